@@ -1,0 +1,97 @@
+// authcode: the server binary.
+//
+//   authcode [--config FILE] [serve]   run the server (the default)
+//   authcode [--config FILE] migrate   apply the schema and exit
+//   authcode [--config FILE] check-config
+//                                      validate the config and exit
+#include <pthread.h>
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "server/config.h"
+#include "server/log.h"
+#include "server/server.h"
+#include "server/store.h"
+
+namespace {
+
+int Fail(const absl::Status& status) {
+  authcode::log::Error("server.fatal",
+                       {{"error", std::string(status.message())}});
+  std::cerr << "authcode: " << status.message() << "\n";
+  return 1;
+}
+
+// Blocks SIGINT and SIGTERM in every thread (call before starting any) and
+// returns the set, for sigwait().
+sigset_t BlockStopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+int Serve(authcode::Config config) {
+  const sigset_t signals = BlockStopSignals();
+  absl::StatusOr<std::unique_ptr<authcode::Server>> server =
+      authcode::Server::Start(std::move(config), {});
+  if (!server.ok()) return Fail(server.status());
+
+  std::thread stopper([&signals, s = server->get()] {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    authcode::log::Info("server.stopping",
+                        {{"signal", signal == SIGINT ? "SIGINT" : "SIGTERM"}});
+    s->Shutdown();
+  });
+  (*server)->Wait();
+  stopper.join();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"authcode: issues and verifies one-time codes sent by email"};
+  std::string config_path;
+  app.add_option("--config", config_path,
+                 "TOML config file (see config.example.toml); without one "
+                 "the embedded defaults apply")
+      ->check(CLI::ExistingFile);
+  app.require_subcommand(0, 1);
+  CLI::App* serve = app.add_subcommand("serve", "Run the server (default)");
+  CLI::App* migrate =
+      app.add_subcommand("migrate", "Apply the database schema and exit");
+  CLI::App* check =
+      app.add_subcommand("check-config", "Validate the config and exit");
+  CLI11_PARSE(app, argc, argv);
+  (void)serve;
+
+  absl::StatusOr<authcode::Config> config =
+      authcode::LoadConfig(config_path, authcode::ProcessEnvironment());
+  if (!config.ok()) {
+    std::cerr << "authcode: " << config.status().message() << "\n";
+    return 2;
+  }
+  if (absl::Status s = authcode::log::Init(config->log); !s.ok()) {
+    std::cerr << "authcode: " << s.message() << "\n";
+    return 2;
+  }
+
+  if (check->parsed()) {
+    std::cout << "config OK\n";
+    return 0;
+  }
+  if (migrate->parsed()) {
+    auto store = authcode::Store::Connect(config->database.url, 1);
+    if (!store.ok()) return Fail(store.status());
+    if (absl::Status s = (*store)->Migrate(); !s.ok()) return Fail(s);
+    std::cout << "schema up to date\n";
+    return 0;
+  }
+  return Serve(*std::move(config));
+}

@@ -1,0 +1,154 @@
+#include "server/server.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "providers/registry.h"
+#include "server/log.h"
+#include "server/status_macros.h"
+
+namespace authcode {
+namespace {
+
+absl::StatusOr<std::unique_ptr<providers::Provider>> BuildProvider(
+    const Config& config) {
+  providers::ProviderRegistry registry;
+  providers::RegisterBuiltinProviders(registry);
+  const std::string& name = config.delivery.provider;
+  auto section = config.providers.find(name);
+  providers::ProviderSettings settings(
+      absl::StrCat("providers.", name),
+      section == config.providers.end() ? std::map<std::string, std::string>{}
+                                        : section->second);
+  return registry.Create(name, settings);
+}
+
+absl::Duration LongestWindow(const Config& config) {
+  absl::Duration longest;
+  for (const RateWindow& w : config.limits.issue) {
+    longest = std::max(longest, w.window);
+  }
+  return longest;
+}
+
+}  // namespace
+
+Server::Server(Config config) : config_(std::move(config)) {}
+
+Server::~Server() {
+  Shutdown();
+  Wait();
+}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(Config config,
+                                                      Options options) {
+  auto server = std::unique_ptr<Server>(new Server(std::move(config)));
+  const Config& cfg = server->config_;
+
+  ASSIGN_OR_RETURN(server->store_,
+                   Store::Connect(cfg.database.url, cfg.database.pool_size));
+  RETURN_IF_ERROR(server->store_->Migrate());
+  server->hasher_ = std::make_unique<CodeHasher>(cfg.hashing_keys);
+  server->outbox_ = std::make_unique<SecretBox>(cfg.outbox_keys);
+  ASSIGN_OR_RETURN(server->composer_, Composer::Create(cfg.mail));
+  if (options.provider != nullptr) {
+    server->provider_ = std::move(options.provider);
+  } else {
+    ASSIGN_OR_RETURN(server->provider_, BuildProvider(cfg));
+  }
+  server->worker_ = std::make_unique<DeliveryWorker>(
+      &cfg, server->store_.get(), server->outbox_.get(),
+      server->composer_.get(), server->provider_.get(), options.random);
+  DeliveryWorker* worker = server->worker_.get();
+  server->service_ = std::make_unique<AuthCodeServiceImpl>(
+      &cfg, server->store_.get(), server->hasher_.get(), server->outbox_.get(),
+      options.random, [worker] { worker->Wake(); });
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(cfg.server.listen, grpc::InsecureServerCredentials(),
+                           &server->port_);
+  builder.RegisterService(server->service_.get());
+  server->grpc_server_ = builder.BuildAndStart();
+  if (server->grpc_server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("server.listen: cannot listen on ", cfg.server.listen,
+                     " (address in use, or not an address of this machine)"));
+  }
+  auto* health = server->grpc_server_->GetHealthCheckService();
+  health->SetServingStatus(kServiceName, true);
+  health->SetServingStatus(true);
+
+  if (options.start_worker) worker->Start();
+  server->cleaner_ = std::thread([s = server.get()] { s->CleanupLoop(); });
+  log::Info("server.started", {{"listen", cfg.server.listen},
+                               {"port", absl::StrCat(server->port_)},
+                               {"provider", cfg.delivery.provider}});
+  return server;
+}
+
+void Server::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (grpc_server_ != nullptr) {
+    grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+    grpc_server_->Shutdown(
+        std::chrono::system_clock::now() +
+        absl::ToChronoMilliseconds(config_.server.shutdown_grace));
+  }
+  if (worker_ != nullptr) worker_->Stop();
+  if (cleaner_.joinable()) cleaner_.join();
+  log::Info("server.stopped", {});
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+  }
+  cv_.notify_all();
+}
+
+void Server::Wait() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return stopped_; });
+}
+
+void Server::CleanupLoop() {
+  const Config::Cleanup& c = config_.cleanup;
+  const absl::Duration longest = LongestWindow(config_);
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!cv_.wait_for(lock, absl::ToChronoMilliseconds(c.interval),
+                       [&] { return stopping_; })) {
+    lock.unlock();
+    CleanupCounts total;
+    for (;;) {
+      absl::StatusOr<CleanupCounts> counts =
+          store_->Cleanup(c.keep_expired, longest,
+                          config_.limits.forget_failures_after, c.batch_size);
+      if (!counts.ok()) break;  // The store logged it; next round retries.
+      total.codes += counts->codes;
+      total.limits += counts->limits;
+      total.jobs += counts->jobs;
+      if (std::max({counts->codes, counts->limits, counts->jobs}) <
+          c.batch_size) {
+        break;
+      }
+    }
+    if (total.codes + total.limits + total.jobs > 0) {
+      log::Info("cleanup.done", {{"codes", absl::StrCat(total.codes)},
+                                 {"limits", absl::StrCat(total.limits)},
+                                 {"jobs", absl::StrCat(total.jobs)}});
+    }
+    lock.lock();
+  }
+}
+
+}  // namespace authcode

@@ -1,0 +1,398 @@
+#include "server/store.h"
+
+#include <openssl/evp.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <functional>
+#include <mutex>
+#include <pqxx/pqxx>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "server/embedded.h"
+#include "server/log.h"
+
+namespace authcode {
+namespace {
+
+// Any constant works; it only has to be the same for every replica.
+constexpr int64_t kMigrationLockId = 0x6175746863646531;  // "authcde1"
+
+// Times cross the wire as microseconds since the epoch.
+std::string Micros(absl::string_view column) {
+  return absl::StrCat("(extract(epoch FROM ", column, ") * 1000000)::bigint");
+}
+
+absl::Time FromMicros(const pqxx::field& f) {
+  return f.is_null() ? absl::InfinitePast()
+                     : absl::FromUnixMicros(f.as<int64_t>());
+}
+
+std::string Interval(absl::Duration d) {
+  return absl::StrCat(absl::ToInt64Microseconds(d), " microseconds");
+}
+
+// A PostgreSQL array literal of quoted elements. Elements never hold '"' or
+// '\' except the escaped bytea prefix below.
+std::string ArrayLiteral(const std::vector<std::string>& items) {
+  return absl::StrCat("{\"", absl::StrJoin(items, "\",\""), "\"}");
+}
+
+std::string ByteaArrayLiteral(const std::vector<CodeHash>& hashes) {
+  std::vector<std::string> items;
+  for (const CodeHash& h : hashes) {
+    // "\\x…" inside an array literal reads as the bytea text "\x…".
+    items.push_back(absl::StrCat("\\\\x", absl::BytesToHexString(h.digest)));
+  }
+  return ArrayLiteral(items);
+}
+
+pqxx::binarystring Binary(const std::string& bytes) {
+  return pqxx::binarystring(bytes.data(), bytes.size());
+}
+
+std::string Sha256Hex(std::string_view text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  EVP_Digest(text.data(), text.size(), digest, &size, EVP_sha256(), nullptr);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), size));
+}
+
+// SQLSTATE classes where trying again later may work.
+bool IsTransient(const std::string& sqlstate) {
+  static constexpr std::string_view kTransient[] = {
+      "08",     // connection exception
+      "53",     // insufficient resources
+      "57P",    // operator intervention (shutdown, crash recovery)
+      "57014",  // statement timeout
+      "40001",  // serialization failure
+      "40P01",  // deadlock
+  };
+  for (std::string_view prefix : kTransient) {
+    if (sqlstate.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
+std::string FirstLine(const char* what) {
+  std::string_view text(what);
+  return std::string(text.substr(0, text.find('\n')));
+}
+
+const std::vector<std::pair<std::string, std::string>>& Statements() {
+  static const auto* statements =
+      new std::vector<std::pair<std::string, std::string>>{
+          {"issue",
+           absl::StrCat("SELECT o_status, ", Micros("o_expires_at"), ", ",
+                        Micros("o_resend_after"), ", ", Micros("o_retry_at"),
+                        ", ", Micros("clock_timestamp()"),
+                        " FROM authcode_issue($1, $2, $3, $4::uuid, $5, $6, "
+                        "$7::interval, $8, $9::interval[], $10::integer[], "
+                        "$11, $12, $13)")},
+          {"verify", absl::StrCat("SELECT o_outcome, o_attempts_left, ",
+                                  Micros("o_locked_until"),
+                                  ", o_key_id FROM authcode_verify($1, $2, $3, "
+                                  "$4::text[], $5::bytea[], $6, $7::interval, "
+                                  "$8::interval)")},
+          {"claim",
+           absl::StrCat(
+               "SELECT id, code_id::text, tenant, purpose, payload, "
+               "payload_key_id, attempts, max_attempts, ",
+               Micros("expires_at"),
+               ", expired FROM authcode_claim_jobs($1, $2::interval)")},
+          {"finish",
+           "SELECT authcode_finish_job($1, $2, $3, NULLIF($4, ''), "
+           "NULLIF($5, ''), NULLIF($6, ''), $7::interval)"},
+          {"cleanup",
+           "SELECT o_codes, o_limits, o_jobs FROM authcode_cleanup("
+           "$1::interval, $2::interval, $3::interval, $4)"},
+          {"ping", "SELECT 1"},
+      };
+  return *statements;
+}
+
+}  // namespace
+
+// A fixed number of connections, each used by one thread at a time. A
+// connection that broke is dropped and a new one made on the next borrow.
+class Store::Pool {
+ public:
+  Pool(std::string url, int size) : url_(std::move(url)), size_(size) {}
+
+  // Runs `fn` on a borrowed connection and turns any libpqxx exception into
+  // a status. `what` names the operation in logs.
+  absl::Status Run(std::string_view what,
+                   const std::function<void(pqxx::connection&)>& fn) {
+    std::unique_ptr<pqxx::connection> conn;
+    try {
+      conn = Borrow();
+      fn(*conn);
+      Return(std::move(conn));
+      return absl::OkStatus();
+    } catch (const pqxx::broken_connection& e) {
+      // The server restarted or the network broke: the idle connections
+      // are most likely dead too.
+      Discard(/*flush_idle=*/true);
+      log::Warn("db.unavailable",
+                {{"op", std::string(what)}, {"error", FirstLine(e.what())}});
+      return absl::UnavailableError("the database is unreachable");
+    } catch (const pqxx::sql_error& e) {
+      // The connection may be mid-transaction or broken; start afresh.
+      Discard();
+      const std::string state = e.sqlstate();
+      log::Error("db.error", {{"op", std::string(what)},
+                              {"sqlstate", state},
+                              {"error", FirstLine(e.what())}});
+      if (IsTransient(state)) {
+        return absl::UnavailableError("the database is unavailable");
+      }
+      return absl::InternalError("database error");
+    } catch (const std::exception& e) {
+      Discard();
+      log::Error("db.error",
+                 {{"op", std::string(what)}, {"error", FirstLine(e.what())}});
+      return absl::InternalError("database error");
+    }
+  }
+
+ private:
+  std::unique_ptr<pqxx::connection> Borrow() {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return !idle_.empty() || open_ < size_; });
+      if (!idle_.empty()) {
+        auto conn = std::move(idle_.back());
+        idle_.pop_back();
+        return conn;
+      }
+      ++open_;
+    }
+    // A throw from here on is caught by Run(), which calls Discard().
+    auto conn = std::make_unique<pqxx::connection>(url_);
+    conn->set_variable("statement_timeout", "'30s'");
+    for (const auto& [name, sql] : Statements()) conn->prepare(name, sql);
+    return conn;
+  }
+
+  void Return(std::unique_ptr<pqxx::connection> conn) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      idle_.push_back(std::move(conn));
+    }
+    cv_.notify_one();
+  }
+
+  // Forgets a borrowed connection (the caller's unique_ptr closes it),
+  // and with `flush_idle` every idle one too.
+  void Discard(bool flush_idle = false) {
+    std::vector<std::unique_ptr<pqxx::connection>> flushed;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --open_;
+      if (flush_idle) {
+        open_ -= static_cast<int>(idle_.size());
+        flushed.swap(idle_);
+      }
+    }
+    cv_.notify_all();
+  }
+
+  const std::string url_;
+  const int size_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_;
+  int open_ = 0;  // Idle plus borrowed.
+};
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Connect(const std::string& url,
+                                                      int pool_size) {
+  // libpq waits forever for an unreachable host unless told otherwise.
+  setenv("PGCONNECT_TIMEOUT", "5", /*overwrite=*/0);
+  auto store =
+      std::unique_ptr<Store>(new Store(std::make_unique<Pool>(url, pool_size)));
+  absl::Status status = store->Ping();
+  if (!status.ok()) return status;
+  return store;
+}
+
+Store::Store(std::unique_ptr<Pool> pool) : pool_(std::move(pool)) {}
+Store::~Store() = default;
+
+absl::Status Store::Ping() {
+  return pool_->Run("ping", [](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    tx.exec_prepared("ping");
+  });
+}
+
+absl::Status Store::Migrate() {
+  absl::Status failure;
+  absl::Status status = pool_->Run("migrate", [&](pqxx::connection& c) {
+    // The lock is the session's: an error drops the connection (Run) and
+    // with it the lock.
+    std::map<int, std::string> applied;
+    {
+      pqxx::nontransaction session(c);
+      session.exec_params("SELECT pg_advisory_lock($1)", kMigrationLockId);
+      session.exec(
+          "CREATE TABLE IF NOT EXISTS authcode_migrations ("
+          "version integer PRIMARY KEY, name text NOT NULL, "
+          "sha256 text NOT NULL, applied_at timestamptz NOT NULL "
+          "DEFAULT now())");
+      for (const auto& row :
+           session.exec("SELECT version, sha256 FROM authcode_migrations")) {
+        applied[row[0].as<int>()] = row[1].as<std::string>();
+      }
+    }
+
+    for (const EmbeddedFile& file : EmbeddedMigrations()) {
+      const std::string name(file.path);
+      const int version = std::atoi(name.c_str());
+      const std::string sha = Sha256Hex(file.contents);
+      auto it = applied.find(version);
+      if (it != applied.end()) {
+        if (it->second != sha) {
+          failure = absl::FailedPreconditionError(absl::StrCat(
+              "migration ", name,
+              " differs from the one applied to this database; applied "
+              "migrations must never change"));
+          break;
+        }
+        continue;
+      }
+      pqxx::work tx(c);
+      tx.exec(std::string(file.contents));
+      tx.exec_params(
+          "INSERT INTO authcode_migrations (version, name, sha256) "
+          "VALUES ($1, $2, $3)",
+          version, name, sha);
+      tx.commit();
+      log::Info("db.migrated", {{"migration", name}});
+    }
+    pqxx::nontransaction unlock(c);
+    unlock.exec_params("SELECT pg_advisory_unlock($1)", kMigrationLockId);
+  });
+  return status.ok() ? failure : status;
+}
+
+absl::StatusOr<IssueResult> Store::Issue(const IssueParams& p) {
+  std::vector<std::string> windows, limits;
+  for (const RateWindow& w : p.windows) {
+    windows.push_back(Interval(w.window));
+    limits.push_back(absl::StrCat(w.limit));
+  }
+  IssueResult result;
+  absl::Status status = pool_->Run("issue", [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const pqxx::row row = tx.exec_prepared1(
+        "issue", p.tenant, p.purpose, p.recipient, p.code_id, p.hash.key_id,
+        Binary(p.hash.digest), Interval(p.ttl), p.max_attempts,
+        ArrayLiteral(windows), ArrayLiteral(limits), Binary(p.payload),
+        p.payload_key_id, p.job_max_attempts);
+    const std::string outcome = row[0].as<std::string>();
+    result.status = outcome == "issued" ? IssueResult::Status::kIssued
+                    : outcome == "rate_limited"
+                        ? IssueResult::Status::kRateLimited
+                        : IssueResult::Status::kLocked;
+    result.expires_at = FromMicros(row[1]);
+    result.resend_after = FromMicros(row[2]);
+    result.retry_at = FromMicros(row[3]);
+    result.now = FromMicros(row[4]);
+  });
+  if (!status.ok()) return status;
+  return result;
+}
+
+absl::StatusOr<VerifyResult> Store::Verify(const VerifyParams& p) {
+  std::vector<std::string> key_ids;
+  for (const CodeHash& h : p.candidates) key_ids.push_back(h.key_id);
+  VerifyResult result;
+  absl::Status status = pool_->Run("verify", [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const pqxx::row row = tx.exec_prepared1(
+        "verify", p.tenant, p.purpose, p.recipient, ArrayLiteral(key_ids),
+        ByteaArrayLiteral(p.candidates), p.max_failures, Interval(p.lockout),
+        Interval(p.forget_failures_after));
+    static const std::map<std::string, VerifyResult::Outcome> kOutcomes = {
+        {"verified", VerifyResult::Outcome::kVerified},
+        {"wrong", VerifyResult::Outcome::kWrong},
+        {"expired", VerifyResult::Outcome::kExpired},
+        {"no_code", VerifyResult::Outcome::kNoCode},
+        {"exhausted", VerifyResult::Outcome::kExhausted},
+        {"locked", VerifyResult::Outcome::kLocked},
+        {"unknown_key", VerifyResult::Outcome::kUnknownKey},
+    };
+    result.outcome = kOutcomes.at(row[0].as<std::string>());
+    result.attempts_left = row[1].as<int>();
+    result.locked_until = FromMicros(row[2]);
+    result.key_id = row[3].is_null() ? "" : row[3].as<std::string>();
+  });
+  if (!status.ok()) return status;
+  return result;
+}
+
+absl::StatusOr<std::vector<ClaimedJob>> Store::ClaimJobs(int limit,
+                                                         absl::Duration lease) {
+  std::vector<ClaimedJob> jobs;
+  absl::Status status = pool_->Run("claim", [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    for (const auto& row : tx.exec_prepared("claim", limit, Interval(lease))) {
+      ClaimedJob job;
+      job.id = row[0].as<int64_t>();
+      job.code_id = row[1].as<std::string>();
+      job.tenant = row[2].as<std::string>();
+      job.purpose = row[3].as<std::string>();
+      job.payload = pqxx::binarystring(row[4]).str();
+      job.payload_key_id = row[5].as<std::string>();
+      job.attempt = row[6].as<int>();
+      job.max_attempts = row[7].as<int>();
+      job.expires_at = FromMicros(row[8]);
+      job.expired = row[9].as<bool>();
+      jobs.push_back(std::move(job));
+    }
+  });
+  if (!status.ok()) return status;
+  return jobs;
+}
+
+absl::StatusOr<bool> Store::FinishJob(const ClaimedJob& job,
+                                      const JobOutcome& outcome) {
+  static constexpr const char* kKinds[] = {"sent", "retry", "failed",
+                                           "release"};
+  const char* kind = kKinds[static_cast<int>(outcome.kind)];
+  bool finished = false;
+  absl::Status status = pool_->Run("finish", [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    finished = tx.exec_prepared1("finish", job.id, job.attempt, kind,
+                                 outcome.provider, outcome.message_id,
+                                 outcome.error, Interval(outcome.retry_in))[0]
+                   .as<bool>();
+  });
+  if (!status.ok()) return status;
+  return finished;
+}
+
+absl::StatusOr<CleanupCounts> Store::Cleanup(
+    absl::Duration keep_expired, absl::Duration longest_window,
+    absl::Duration forget_failures_after, int batch_size) {
+  CleanupCounts counts;
+  absl::Status status = pool_->Run("cleanup", [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const pqxx::row row = tx.exec_prepared1(
+        "cleanup", Interval(keep_expired), Interval(longest_window),
+        Interval(forget_failures_after), batch_size);
+    counts.codes = row[0].as<int>();
+    counts.limits = row[1].as<int>();
+    counts.jobs = row[2].as<int>();
+  });
+  if (!status.ok()) return status;
+  return counts;
+}
+
+}  // namespace authcode

@@ -1,0 +1,150 @@
+// PostgreSQL access: the only code that knows SQL or libpqxx.
+//
+// Each RPC is one call of a function defined in migrations/, over a
+// pooled connection, as a prepared statement; the rules (limits, attempts,
+// lock-outs) hold in the database, so they hold across replicas. libpqxx
+// exceptions never leave this file: a lost or unreachable database is
+// Unavailable, anything else Internal with a generic message (the details
+// go to the log, never to the caller).
+//
+// Thread safety: all methods may be called from any thread; each borrows a
+// connection from the pool for the length of the call.
+#ifndef AUTHCODE_SERVER_STORE_H_
+#define AUTHCODE_SERVER_STORE_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/codes.h"
+#include "server/config.h"
+
+namespace authcode {
+
+struct IssueParams {
+  std::string tenant;
+  std::string purpose;
+  std::string recipient;  // Normalized.
+  std::string code_id;
+  CodeHash hash;
+  absl::Duration ttl;
+  int max_attempts = 0;
+  std::vector<RateWindow> windows;
+  std::string payload;  // Sealed.
+  std::string payload_key_id;
+  int job_max_attempts = 0;
+};
+
+struct IssueResult {
+  enum class Status { kIssued, kRateLimited, kLocked };
+  Status status = Status::kIssued;
+  absl::Time expires_at;    // kIssued
+  absl::Time resend_after;  // kIssued
+  absl::Time retry_at;      // kRateLimited, kLocked
+  absl::Time now;           // The database's clock at the decision.
+};
+
+struct VerifyParams {
+  std::string tenant;
+  std::string purpose;
+  std::string recipient;  // Normalized.
+  std::vector<CodeHash> candidates;
+  int max_failures = 0;
+  absl::Duration lockout;
+  absl::Duration forget_failures_after;
+};
+
+struct VerifyResult {
+  enum class Outcome {
+    kVerified,
+    kWrong,
+    kExpired,
+    kNoCode,
+    kExhausted,
+    kLocked,
+    kUnknownKey,
+  };
+  Outcome outcome = Outcome::kNoCode;
+  int attempts_left = 0;
+  absl::Time locked_until;  // kLocked
+  std::string key_id;       // kUnknownKey: the key the code was hashed with.
+};
+
+// A delivery job claimed by one worker until its lease runs out.
+struct ClaimedJob {
+  int64_t id = 0;
+  std::string code_id;
+  std::string tenant;
+  std::string purpose;
+  std::string payload;
+  std::string payload_key_id;
+  int attempt = 0;  // 1 for the first try.
+  int max_attempts = 0;
+  absl::Time expires_at;
+  bool expired = false;  // The code died before this try.
+};
+
+struct JobOutcome {
+  // kRelease: not tried (shutting down); back to the queue uncounted.
+  enum class Kind { kSent, kRetry, kFailed, kRelease };
+  Kind kind = Kind::kSent;
+  std::string provider;
+  std::string message_id;
+  std::string error;
+  absl::Duration retry_in;  // kRetry
+};
+
+struct CleanupCounts {
+  int codes = 0;
+  int limits = 0;
+  int jobs = 0;
+};
+
+class Store {
+ public:
+  // Opens `pool_size` connections lazily; Connect() itself opens one to
+  // fail fast on a bad URL or an unreachable server.
+  static absl::StatusOr<std::unique_ptr<Store>> Connect(const std::string& url,
+                                                        int pool_size);
+  ~Store();
+
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Applies migrations/ under an advisory lock, so several servers may
+  // start at once. Fails when an applied migration's text has changed.
+  absl::Status Migrate();
+
+  absl::StatusOr<IssueResult> Issue(const IssueParams& params);
+  absl::StatusOr<VerifyResult> Verify(const VerifyParams& params);
+
+  absl::StatusOr<std::vector<ClaimedJob>> ClaimJobs(int limit,
+                                                    absl::Duration lease);
+  // False when the job was claimed again meanwhile (lease ran out), in
+  // which case the report is dropped.
+  absl::StatusOr<bool> FinishJob(const ClaimedJob& job,
+                                 const JobOutcome& outcome);
+
+  // One batch of clean-up; call again while any count equals batch_size.
+  absl::StatusOr<CleanupCounts> Cleanup(absl::Duration keep_expired,
+                                        absl::Duration longest_window,
+                                        absl::Duration forget_failures_after,
+                                        int batch_size);
+
+  // A round trip to the database.
+  absl::Status Ping();
+
+ private:
+  class Pool;
+  explicit Store(std::unique_ptr<Pool> pool);
+
+  std::unique_ptr<Pool> pool_;
+};
+
+}  // namespace authcode
+
+#endif  // AUTHCODE_SERVER_STORE_H_

@@ -1,0 +1,307 @@
+#include "server/validation.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace authcode {
+namespace {
+
+constexpr size_t kMaxAddress = 254;
+constexpr size_t kMaxLocalPart = 64;
+constexpr size_t kMaxLabel = 63;
+constexpr size_t kMaxSlug = 32;
+constexpr size_t kMaxLocale = 35;
+
+// Names the caller may not set: the composer provides them.
+constexpr std::array<absl::string_view, 4> kReservedValues = {
+    "code", "expires_in_minutes", "recipient", "purpose"};
+
+bool IsAtext(char c) {
+  return absl::ascii_isalnum(c) ||
+         absl::string_view("!#$%&'*+/=?^_`{|}~-").find(c) !=
+             absl::string_view::npos;
+}
+
+bool IsSlug(absl::string_view s, size_t max) {
+  if (s.empty() || s.size() > max || !absl::ascii_islower(s[0])) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '_' ||
+           c == '-';
+  });
+}
+
+// A short, printable rendering of untrusted text for an error message.
+std::string Quote(absl::string_view s) {
+  constexpr size_t kShown = 40;
+  std::string shown = absl::CHexEscape(s.substr(0, kShown));
+  if (s.size() > kShown) absl::StrAppend(&shown, "...");
+  return absl::StrCat("\"", shown, "\"");
+}
+
+bool HasControl(absl::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
+// Why `s` is not acceptable free text, or "": it must be well-formed
+// UTF-8 (no overlong forms, surrogates or code points past U+10FFFF) with
+// no control characters, C0 or C1, and no Unicode line or paragraph
+// separator, so nothing can start a new line in a header or a log.
+std::string CheckText(absl::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    int extra;
+    uint32_t cp;
+    if (c < 0x80) {
+      extra = 0;
+      cp = c;
+    } else if ((c & 0xe0) == 0xc0) {
+      extra = 1;
+      cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      extra = 2;
+      cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      extra = 3;
+      cp = c & 0x07;
+    } else {
+      return "is not valid UTF-8";
+    }
+    if (i + extra >= s.size()) return "is not valid UTF-8";
+    for (int k = 1; k <= extra; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return "is not valid UTF-8";
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    static constexpr uint32_t kMinForLength[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMinForLength[extra] || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff)) {
+      return "is not valid UTF-8";
+    }
+    if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 ||
+        cp == 0x2029) {
+      return "may not hold control characters (CR, LF, tab, NUL, ...) or "
+             "line separators";
+    }
+    i += extra + 1;
+  }
+  return "";
+}
+
+std::string CheckDomain(absl::string_view domain) {
+  if (domain.empty()) return "has no domain after '@'";
+  if (domain.front() == '[') return "IP address literals are not accepted";
+  std::vector<absl::string_view> labels = absl::StrSplit(domain, '.');
+  if (labels.size() < 2) return "domain must have at least two labels";
+  for (absl::string_view label : labels) {
+    if (label.empty()) return "domain has an empty label";
+    if (label.size() > kMaxLabel) {
+      return "domain label is longer than 63 characters";
+    }
+    if (label.front() == '-' || label.back() == '-') {
+      return "domain label starts or ends with '-'";
+    }
+    for (char c : label) {
+      if (!absl::ascii_isalnum(c) && c != '-') {
+        return "domain may hold only letters, digits, '-' and '.'";
+      }
+    }
+  }
+  const absl::string_view tld = labels.back();
+  if (std::all_of(tld.begin(), tld.end(),
+                  [](char c) { return absl::ascii_isdigit(c); })) {
+    return "top-level domain is all digits";
+  }
+  return "";
+}
+
+std::string CheckLocalPart(absl::string_view local) {
+  if (local.empty()) return "has nothing before '@'";
+  if (local.size() > kMaxLocalPart) {
+    return "local part is longer than 64 characters";
+  }
+  if (local.front() == '.' || local.back() == '.' ||
+      local.find("..") != absl::string_view::npos) {
+    return "local part has a leading, trailing or double '.'";
+  }
+  for (char c : local) {
+    if (!IsAtext(c) && c != '.') {
+      return absl::StrCat("local part may not hold ",
+                          Quote(absl::string_view(&c, 1)));
+    }
+  }
+  return "";
+}
+
+void CheckRecipient(absl::string_view recipient,
+                    std::vector<FieldViolation>& out) {
+  const std::string why = CheckEmailAddress(recipient);
+  if (!why.empty()) out.push_back({"recipient", why});
+}
+
+void CheckPurpose(absl::string_view purpose, std::vector<FieldViolation>& out) {
+  if (purpose.empty()) {
+    out.push_back({"purpose", "required"});
+  } else if (!IsSlug(purpose, kMaxSlug)) {
+    out.push_back(
+        {"purpose", absl::StrCat("must be 1-32 characters of a-z, 0-9, '_' "
+                                 "or '-', starting with a letter; got ",
+                                 Quote(purpose))});
+  }
+}
+
+void CheckLocale(absl::string_view locale, std::vector<FieldViolation>& out) {
+  if (locale.empty()) return;
+  const auto bad = [&] {
+    out.push_back({"locale", absl::StrCat("must be a language tag such as "
+                                          "\"en\" or \"de-CH\"; got ",
+                                          Quote(locale))});
+  };
+  if (locale.size() > kMaxLocale) return bad();
+  std::vector<absl::string_view> parts = absl::StrSplit(locale, '-');
+  const absl::string_view lang = parts.front();
+  if (lang.size() < 2 || lang.size() > 3 ||
+      !std::all_of(lang.begin(), lang.end(),
+                   [](char c) { return absl::ascii_isalpha(c); })) {
+    return bad();
+  }
+  for (size_t i = 1; i < parts.size(); ++i) {
+    if (parts[i].empty() || parts[i].size() > 8 ||
+        !std::all_of(parts[i].begin(), parts[i].end(),
+                     [](char c) { return absl::ascii_isalnum(c); })) {
+      return bad();
+    }
+  }
+}
+
+void CheckTemplateValues(
+    const google::protobuf::Map<std::string, std::string>& values,
+    std::vector<FieldViolation>& out) {
+  if (values.size() > kMaxTemplateValues) {
+    out.push_back(
+        {"template_values", absl::StrCat("at most ", kMaxTemplateValues,
+                                         " entries; got ", values.size())});
+    return;
+  }
+  // Map order is unspecified; sort so errors come out the same every time.
+  std::vector<absl::string_view> keys;
+  for (const auto& [key, value] : values) keys.push_back(key);
+  std::sort(keys.begin(), keys.end());
+  for (absl::string_view key : keys) {
+    if (!IsSlug(key, kMaxSlug) || key.find('-') != absl::string_view::npos) {
+      out.push_back({"template_values",
+                     absl::StrCat("key ", Quote(key),
+                                  " must be 1-32 characters of a-z, 0-9 or "
+                                  "'_', starting with a letter")});
+      continue;
+    }
+    const std::string field = absl::StrCat("template_values.", key);
+    if (std::find(kReservedValues.begin(), kReservedValues.end(), key) !=
+        kReservedValues.end()) {
+      out.push_back({field, "is reserved for the server"});
+      continue;
+    }
+    const std::string& value = values.at(std::string(key));
+    if (value.size() > kMaxTemplateValueBytes) {
+      out.push_back({field, absl::StrCat("at most ", kMaxTemplateValueBytes,
+                                         " bytes; got ", value.size())});
+    } else if (std::string why = CheckText(value); !why.empty()) {
+      out.push_back({field, why});
+    }
+  }
+}
+
+void CheckClientIp(absl::string_view ip, std::vector<FieldViolation>& out) {
+  if (ip.empty()) return;
+  // inet_pton stops at a NUL, so anything after one would go unchecked.
+  if (HasControl(ip)) {
+    out.push_back({"client_ip", "may not hold control characters"});
+    return;
+  }
+  std::array<unsigned char, 16> buf;
+  const std::string text(ip.substr(0, 64));
+  if (ip.size() > 45 || (inet_pton(AF_INET, text.c_str(), buf.data()) != 1 &&
+                         inet_pton(AF_INET6, text.c_str(), buf.data()) != 1)) {
+    out.push_back({"client_ip", absl::StrCat("must be an IPv4 or IPv6 "
+                                             "address; got ",
+                                             Quote(ip))});
+  }
+}
+
+void CheckCode(absl::string_view code, std::vector<FieldViolation>& out) {
+  if (code.empty()) {
+    out.push_back({"code", "required"});
+    return;
+  }
+  const bool digits = std::all_of(
+      code.begin(), code.end(), [](char c) { return absl::ascii_isdigit(c); });
+  if (!digits || code.size() < static_cast<size_t>(kMinCodeLength) ||
+      code.size() > static_cast<size_t>(kMaxCodeLength)) {
+    out.push_back({"code", absl::StrCat("must be ", kMinCodeLength, " to ",
+                                        kMaxCodeLength, " digits")});
+  }
+}
+
+}  // namespace
+
+std::string CheckEmailAddress(absl::string_view address) {
+  if (address.empty()) return "required";
+  if (address.size() > kMaxAddress) {
+    return absl::StrCat("must be at most ", kMaxAddress, " octets; got ",
+                        address.size());
+  }
+  if (HasControl(address)) {
+    return "may not hold control characters (CR, LF, NUL, ...)";
+  }
+  if (std::any_of(address.begin(), address.end(), [](char c) {
+        return static_cast<unsigned char>(c) >= 0x80;
+      })) {
+    return "must be ASCII; internationalized addresses are not accepted";
+  }
+  if (address.find_first_of(" <>,;:()[]\\\"") != absl::string_view::npos) {
+    return "must be a bare address such as ada@example.com, without a "
+           "display name, quotes, spaces or brackets";
+  }
+  const size_t at = address.rfind('@');
+  if (at == absl::string_view::npos) return "must contain '@'";
+  std::string why = CheckLocalPart(address.substr(0, at));
+  if (why.empty()) why = CheckDomain(address.substr(at + 1));
+  return why;
+}
+
+std::string NormalizeRecipient(absl::string_view address) {
+  return absl::AsciiStrToLower(address);
+}
+
+std::vector<FieldViolation> ValidateIssueRequest(
+    const v1::IssueCodeRequest& request) {
+  std::vector<FieldViolation> out;
+  CheckRecipient(request.recipient(), out);
+  CheckPurpose(request.purpose(), out);
+  CheckLocale(request.locale(), out);
+  CheckTemplateValues(request.template_values(), out);
+  CheckClientIp(request.client_ip(), out);
+  return out;
+}
+
+std::vector<FieldViolation> ValidateVerifyRequest(
+    const v1::VerifyCodeRequest& request) {
+  std::vector<FieldViolation> out;
+  CheckRecipient(request.recipient(), out);
+  CheckPurpose(request.purpose(), out);
+  CheckCode(request.code(), out);
+  return out;
+}
+
+}  // namespace authcode

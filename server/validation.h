@@ -1,0 +1,46 @@
+// Checks of every request field, before anything touches the database.
+//
+// Each check returns the violations it found, one per bad field, named the
+// way google.rpc.BadRequest expects (e.g. "recipient",
+// "template_values.app_name"). An empty list means the request is good.
+// Descriptions quote no more of the bad value than is safe to log.
+#ifndef AUTHCODE_SERVER_VALIDATION_H_
+#define AUTHCODE_SERVER_VALIDATION_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "authcode/v1/authcode.pb.h"
+
+namespace authcode {
+
+struct FieldViolation {
+  std::string field;
+  std::string description;
+};
+
+// Limits on what callers may send.
+inline constexpr size_t kMaxTemplateValues = 20;
+inline constexpr size_t kMaxTemplateValueBytes = 256;
+inline constexpr int kMinCodeLength = 6;
+inline constexpr int kMaxCodeLength = 10;
+
+std::vector<FieldViolation> ValidateIssueRequest(
+    const v1::IssueCodeRequest& request);
+std::vector<FieldViolation> ValidateVerifyRequest(
+    const v1::VerifyCodeRequest& request);
+
+// Why `address` is not an acceptable recipient, or "" when it is. Accepts
+// ASCII dot-atom addresses of at most 254 octets (local part at most 64)
+// on a domain name with at least two labels.
+std::string CheckEmailAddress(absl::string_view address);
+
+// The key codes and limits are stored under: the address with its ASCII
+// letters lower-cased, so "Ada@Example.COM" and "ada@example.com" share one
+// code and one set of limits.
+std::string NormalizeRecipient(absl::string_view address);
+
+}  // namespace authcode
+
+#endif  // AUTHCODE_SERVER_VALIDATION_H_

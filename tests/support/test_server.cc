@@ -1,0 +1,144 @@
+#include "tests/support/test_server.h"
+
+#include "absl/strings/str_cat.h"
+#include "google/rpc/status.pb.h"
+#include "gtest/gtest.h"
+
+namespace authcode::testing {
+
+Key TestHashingKey(const std::string& id) {
+  return {id, std::string(32, id.empty() ? 'h' : id.back())};
+}
+
+Key TestOutboxKey(const std::string& id) {
+  return {id, std::string(32, static_cast<char>('A' + id.size()))};
+}
+
+Config TestConfig(const std::string& database_url) {
+  Config config;
+  config.server.listen = "127.0.0.1:0";
+  config.server.shutdown_grace = absl::Seconds(2);
+  config.database.url = database_url;
+  config.database.pool_size = 8;
+  config.hashing_keys = {TestHashingKey()};
+  config.outbox_keys = {TestOutboxKey()};
+  config.delivery.poll_interval = absl::Milliseconds(50);
+  config.delivery.backoff_base = absl::Milliseconds(10);
+  config.delivery.backoff_max = absl::Milliseconds(50);
+  config.log.level = "warn";
+  return config;
+}
+
+std::unique_ptr<v1::AuthCodeService::Stub> NewStub(int port) {
+  return v1::AuthCodeService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+}
+
+std::unique_ptr<TestServer> TestServer::Start(const Config& config,
+                                              bool start_worker) {
+  auto test = std::unique_ptr<TestServer>(new TestServer());
+  test->config_ = config;
+  auto provider = std::make_unique<CapturingProvider>();
+  test->provider_ = provider.get();
+  Server::Options options;
+  options.provider = std::move(provider);
+  options.start_worker = start_worker;
+  absl::StatusOr<std::unique_ptr<Server>> server =
+      Server::Start(config, std::move(options));
+  if (!server.ok()) {
+    ADD_FAILURE() << "server did not start: " << server.status();
+    return nullptr;
+  }
+  test->server_ = *std::move(server);
+  test->channel_ =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", test->server_->port()),
+                          grpc::InsecureChannelCredentials());
+  test->stub_ = v1::AuthCodeService::NewStub(test->channel_);
+  return test;
+}
+
+TestServer::~TestServer() {
+  if (server_ != nullptr) server_->Shutdown();
+}
+
+grpc::Status TestServer::Issue(const v1::IssueCodeRequest& request,
+                               v1::IssueCodeResponse* response) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(10));
+  v1::IssueCodeResponse ignored;
+  return stub_->IssueCode(&context, request,
+                          response != nullptr ? response : &ignored);
+}
+
+grpc::Status TestServer::Issue(const std::string& recipient,
+                               const std::string& purpose,
+                               v1::IssueCodeResponse* response) {
+  v1::IssueCodeRequest request;
+  request.set_recipient(recipient);
+  request.set_purpose(purpose);
+  return Issue(request, response);
+}
+
+v1::VerifyCodeResponse TestServer::Verify(const std::string& recipient,
+                                          const std::string& purpose,
+                                          const std::string& code,
+                                          grpc::Status* status) {
+  v1::VerifyCodeRequest request;
+  request.set_recipient(recipient);
+  request.set_purpose(purpose);
+  request.set_code(code);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(10));
+  v1::VerifyCodeResponse response;
+  grpc::Status s = stub_->VerifyCode(&context, request, &response);
+  if (status != nullptr) *status = s;
+  if (!s.ok()) response.Clear();
+  return response;
+}
+
+std::string TestServer::IssueAndReceive(const std::string& recipient,
+                                        const std::string& purpose) {
+  const size_t before = provider_->sent_count();
+  grpc::Status status = Issue(recipient, purpose);
+  if (!status.ok()) {
+    ADD_FAILURE() << "IssueCode failed: " << status.error_message();
+    return "";
+  }
+  if (!provider_->WaitForSent(before + 1, absl::Seconds(10))) {
+    ADD_FAILURE() << "no mail was sent for " << recipient;
+    return "";
+  }
+  return provider_->LastCodeFor(recipient, config_.codes.length).value_or("");
+}
+
+namespace {
+
+template <typename Detail>
+std::optional<Detail> DetailOf(const grpc::Status& s) {
+  google::rpc::Status rich;
+  if (s.error_details().empty() || !rich.ParseFromString(s.error_details())) {
+    return std::nullopt;
+  }
+  for (const auto& any : rich.details()) {
+    Detail detail;
+    if (any.UnpackTo(&detail)) return detail;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<google::rpc::BadRequest> BadRequestOf(const grpc::Status& s) {
+  return DetailOf<google::rpc::BadRequest>(s);
+}
+
+std::optional<absl::Duration> RetryDelayOf(const grpc::Status& s) {
+  auto info = DetailOf<google::rpc::RetryInfo>(s);
+  if (!info.has_value()) return std::nullopt;
+  return absl::Seconds(info->retry_delay().seconds()) +
+         absl::Nanoseconds(info->retry_delay().nanos());
+}
+
+}  // namespace authcode::testing

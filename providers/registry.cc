@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "providers/console/console_provider.h"
+#include "providers/maildir/maildir_provider.h"
 
 namespace authcode::providers {
 namespace {
@@ -111,6 +112,7 @@ std::vector<std::string> ProviderRegistry::Names() const {
 
 void RegisterBuiltinProviders(ProviderRegistry& registry) {
   RegisterConsoleProvider(registry);
+  RegisterMaildirProvider(registry);
 }
 
 }  // namespace authcode::providers

@@ -109,6 +109,21 @@ absl::Status WrongType(absl::string_view key, absl::string_view expected,
                                    TypeName(node.type())));
 }
 
+absl::Status ReadStrings(const std::string& name, const toml::node& node,
+                         std::vector<std::string>* out) {
+  if (!node.is_array()) return WrongType(name, "an array of strings", node);
+  std::vector<std::string> values;
+  const toml::array& items = *node.as_array();
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!items[i].is_string()) {
+      return WrongType(absl::StrCat(name, "[", i, "]"), "a string", items[i]);
+    }
+    values.push_back(items[i].as_string()->get());
+  }
+  *out = std::move(values);
+  return absl::OkStatus();
+}
+
 // An inclusive range for a duration setting; `hi` may be infinite.
 struct DurationRange {
   absl::Duration lo;
@@ -176,6 +191,14 @@ class Section {
   }
 
   absl::Status Int(const std::string& key, int lo, int hi, int* out) {
+    long long value = *out;
+    RETURN_IF_ERROR(LongLong(key, lo, hi, &value));
+    *out = static_cast<int>(value);
+    return absl::OkStatus();
+  }
+
+  absl::Status LongLong(const std::string& key, long long lo, long long hi,
+                        long long* out) {
     const toml::node* node = Get(key);
     if (node == nullptr) return absl::OkStatus();
     if (!node->is_integer()) {
@@ -188,7 +211,7 @@ class Section {
                         : absl::StrCat("must be between ", lo, " and ", hi);
       return Invalid(KeyName(key), absl::StrCat(range, ", got ", value));
     }
-    *out = static_cast<int>(value);
+    *out = value;
     return absl::OkStatus();
   }
 
@@ -213,10 +236,19 @@ class Section {
     return absl::OkStatus();
   }
 
+  // An array of strings under `key`, replacing `out` as a whole.
+  absl::Status Strings(const std::string& key, std::vector<std::string>* out) {
+    const toml::node* node = Get(key);
+    if (node == nullptr) return absl::OkStatus();
+    return ReadStrings(KeyName(key), *node, out);
+  }
+
+  bool Seen(const std::string& key) const { return seen_.count(key) != 0; }
+
   absl::Status Finish() const {
     for (const auto& [key, node] : table_) {
       const std::string name(key.str());
-      if (seen_.count(name) == 0) return Invalid(KeyName(name), "unknown key");
+      if (!Seen(name)) return Invalid(KeyName(name), "unknown key");
     }
     return absl::OkStatus();
   }
@@ -311,15 +343,58 @@ absl::Status ReadOutbox(Section& s, FileSettings& f) {
   return s.String("keys_file", &f.outbox_keys_file);
 }
 
+// Provider instance names and purpose slugs. Type names are registry keys
+// and take no '-'.
+constexpr char kNamePattern[] = "[a-z][a-z0-9_-]{0,31}";
+constexpr char kTypePattern[] = "[a-z][a-z0-9_]{0,31}";
+
+// Whether `text` is 1 to 32 characters of a-z, 0-9 and `punctuation`,
+// starting with a letter.
+bool IsName(absl::string_view text, absl::string_view punctuation) {
+  if (text.empty() || text.size() > 32 ||
+      !absl::ascii_islower(static_cast<unsigned char>(text[0]))) {
+    return false;
+  }
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (!absl::ascii_islower(byte) && !absl::ascii_isdigit(byte) &&
+        punctuation.find(c) == absl::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// [delivery.routes]: purpose = ["instance", ...]. The chains are checked
+// in Validate(), with the default chain.
+absl::Status ReadRoutes(Section& s, Config::Delivery& d) {
+  const std::string name = s.KeyName("routes");
+  ASSIGN_OR_RETURN(const toml::table* routes, s.Table("routes"));
+  if (routes == nullptr) return absl::OkStatus();
+  for (const auto& [key, node] : *routes) {
+    const std::string purpose(key.str());
+    if (!IsName(purpose, "_-")) {
+      return Invalid(name, absl::StrCat("purpose ", Quote(purpose),
+                                        " must match ", kNamePattern));
+    }
+    RETURN_IF_ERROR(
+        ReadStrings(name + "." + purpose, node, &d.routes[purpose]));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ReadDelivery(Section& s, FileSettings& f) {
   Config::Delivery& d = f.config.delivery;
-  RETURN_IF_ERROR(s.String("provider", &d.provider));
+  RETURN_IF_ERROR(s.Strings("chain", &d.chain));
+  RETURN_IF_ERROR(ReadRoutes(s, d));
   RETURN_IF_ERROR(s.Int("workers", 1, 64, &d.workers));
   RETURN_IF_ERROR(s.Duration("poll_interval", kPositive, &d.poll_interval));
   RETURN_IF_ERROR(s.Int("max_attempts", 1, 100, &d.max_attempts));
   RETURN_IF_ERROR(s.Duration("lease", kPositive, &d.lease));
   RETURN_IF_ERROR(s.Duration("backoff_base", kPositive, &d.backoff_base));
-  return s.Duration("backoff_max", kPositive, &d.backoff_max);
+  RETURN_IF_ERROR(s.Duration("backoff_max", kPositive, &d.backoff_max));
+  RETURN_IF_ERROR(s.Int("breaker_failures", 1, 1000, &d.breaker_failures));
+  return s.Duration("breaker_cooldown", kPositive, &d.breaker_cooldown);
 }
 
 // Provider factories take plain strings, so scalars are flattened here:
@@ -340,20 +415,45 @@ absl::StatusOr<std::string> FlattenScalar(const std::string& key,
   return WrongType(key, "a string, integer, float or boolean", node);
 }
 
-// [providers.NAME]: which keys a provider takes is its factory's business,
-// so nothing is checked here beyond each value being a scalar.
+// One [providers.NAME] table. The keys every instance has are read here;
+// which other keys a type takes is its factory's business, so they are
+// only checked to be scalars. Whether the type exists is the registry's
+// business too, so a type defaulted from NAME is not checked here.
+absl::StatusOr<Config::Provider> ReadProvider(Section& s,
+                                              const std::string& name) {
+  Config::Provider p;
+  p.type = name;
+  if (s.table().contains("type")) {
+    RETURN_IF_ERROR(s.String("type", &p.type));
+    if (!IsName(p.type, "_")) {
+      return Invalid(
+          s.KeyName("type"),
+          absl::StrCat("must match ", kTypePattern, ", got ", Quote(p.type)));
+    }
+  }
+  RETURN_IF_ERROR(s.LongLong("quota", 0, 1000000000, &p.quota));
+  RETURN_IF_ERROR(s.Duration("quota_window", kPositive, &p.quota_window));
+
+  for (const auto& [toml_key, node] : s.table()) {
+    const std::string key(toml_key.str());
+    if (s.Seen(key)) continue;
+    ASSIGN_OR_RETURN(p.settings[key], FlattenScalar(s.KeyName(key), node));
+  }
+  return p;
+}
+
 absl::Status ReadProviders(Section& s, FileSettings& f) {
   std::vector<std::string> names;
   for (const auto& [name, node] : s.table()) names.emplace_back(name.str());
 
   for (const std::string& name : names) {
-    ASSIGN_OR_RETURN(const toml::table* table, s.Table(name));
-    std::map<std::string, std::string>& values = f.config.providers[name];
-    for (const auto& [toml_key, node] : *table) {
-      const std::string key(toml_key.str());
-      ASSIGN_OR_RETURN(values[key],
-                       FlattenScalar(s.KeyName(name) + "." + key, node));
+    if (!IsName(name, "_-")) {
+      return Invalid("providers", absl::StrCat("name ", Quote(name),
+                                               " must match ", kNamePattern));
     }
+    ASSIGN_OR_RETURN(const toml::table* table, s.Table(name));
+    Section instance(*table, s.KeyName(name));
+    ASSIGN_OR_RETURN(f.config.providers[name], ReadProvider(instance, name));
   }
   return absl::OkStatus();
 }
@@ -453,6 +553,29 @@ void Override(const Env& env, const std::string& variable,
   if (value == nullptr) return;
   *field = *value;
   (*origins)[key] = variable;
+}
+
+// AUTHCODE_PROVIDER="ses,smtp" replaces delivery.chain.
+absl::Status OverrideChain(const Env& env, std::vector<std::string>* field,
+                           Origins* origins) {
+  constexpr char kVariable[] = "AUTHCODE_PROVIDER";
+  const std::string* value = Lookup(env, kVariable);
+  if (value == nullptr) return absl::OkStatus();
+
+  std::vector<std::string> chain;
+  for (absl::string_view item : absl::StrSplit(*value, ',')) {
+    item = absl::StripAsciiWhitespace(item);
+    if (item.empty()) {
+      return Invalid(kVariable,
+                     absl::StrCat("expected provider names separated by "
+                                  "commas, such as \"ses,smtp\"; got ",
+                                  Quote(*value)));
+    }
+    chain.emplace_back(item);
+  }
+  *field = std::move(chain);
+  (*origins)["delivery.chain"] = kVariable;
+  return absl::OkStatus();
 }
 
 std::string Subject(const Origins& origins, const std::string& key) {
@@ -627,20 +750,46 @@ bool IsTenant(absl::string_view tenant) {
   return true;
 }
 
-absl::Status Validate(const Config& config, const Origins& origins) {
-  RETURN_IF_ERROR(
-      CheckListen(Subject(origins, "server.listen"), config.server.listen));
-  if (config.delivery.provider.empty()) {
-    return Invalid("delivery.provider", "must name a provider");
+// A chain names provider instances in the order they are tried; the
+// instances need no [providers.NAME] table.
+absl::Status CheckChain(const std::string& subject,
+                        const std::vector<std::string>& chain) {
+  if (chain.empty()) return Invalid(subject, "must name at least one provider");
+  std::set<std::string> seen;
+  for (const std::string& name : chain) {
+    if (!IsName(name, "_-")) {
+      return Invalid(subject, absl::StrCat("name ", Quote(name), " must match ",
+                                           kNamePattern));
+    }
+    if (!seen.insert(name).second) {
+      return Invalid(subject, absl::StrCat(Quote(name), " appears twice"));
+    }
   }
-  if (config.delivery.backoff_base > config.delivery.backoff_max) {
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDelivery(const Config::Delivery& delivery,
+                              const Origins& origins) {
+  RETURN_IF_ERROR(
+      CheckChain(Subject(origins, "delivery.chain"), delivery.chain));
+  for (const auto& [purpose, chain] : delivery.routes) {
+    RETURN_IF_ERROR(CheckChain("delivery.routes." + purpose, chain));
+  }
+
+  if (delivery.backoff_base > delivery.backoff_max) {
     return Invalid(
         "delivery.backoff_base",
         absl::StrCat("must not exceed delivery.backoff_max (",
-                     absl::FormatDuration(config.delivery.backoff_max),
-                     "), got ",
-                     absl::FormatDuration(config.delivery.backoff_base)));
+                     absl::FormatDuration(delivery.backoff_max), "), got ",
+                     absl::FormatDuration(delivery.backoff_base)));
   }
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const Config& config, const Origins& origins) {
+  RETURN_IF_ERROR(
+      CheckListen(Subject(origins, "server.listen"), config.server.listen));
+  RETURN_IF_ERROR(ValidateDelivery(config.delivery, origins));
   RETURN_IF_ERROR(CheckOneOf(Subject(origins, "log.level"), config.log.level,
                              {"trace", "debug", "info", "warn", "error"}));
   RETURN_IF_ERROR(
@@ -750,6 +899,22 @@ absl::StatusOr<std::vector<Key>> ParseKeyRing(const std::string& text,
   return keys;
 }
 
+const std::vector<std::string>& ChainFor(const Config& config,
+                                         const std::string& purpose) {
+  const auto route = config.delivery.routes.find(purpose);
+  if (route == config.delivery.routes.end()) return config.delivery.chain;
+  return route->second;
+}
+
+Config::Provider ProviderInstance(const Config& config,
+                                  const std::string& name) {
+  const auto instance = config.providers.find(name);
+  if (instance != config.providers.end()) return instance->second;
+  Config::Provider bare;
+  bare.type = name;
+  return bare;
+}
+
 std::map<std::string, std::string> ProcessEnvironment() {
   std::map<std::string, std::string> env;
   for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
@@ -774,8 +939,7 @@ absl::StatusOr<Config> LoadConfig(
   Origins origins;
   Override(env, "AUTHCODE_LISTEN", "server.listen", &config.server.listen,
            &origins);
-  Override(env, "AUTHCODE_PROVIDER", "delivery.provider",
-           &config.delivery.provider, &origins);
+  RETURN_IF_ERROR(OverrideChain(env, &config.delivery.chain, &origins));
   Override(env, "AUTHCODE_LOG_LEVEL", "log.level", &config.log.level, &origins);
   RETURN_IF_ERROR(Validate(config, origins));
 

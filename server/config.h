@@ -79,18 +79,45 @@ struct Config {
   std::vector<Key> outbox_keys;
 
   struct Delivery {
-    std::string provider = "console";  // a registered provider name
-    int workers = 2;                   // 1..64
-    absl::Duration poll_interval = absl::Milliseconds(200);
+    // Providers tried in order for a mail, by instance name (see
+    // `providers`): the first that is healthy and within its quota sends;
+    // on a retryable failure the next one is tried at once. Not empty, no
+    // name twice. Env AUTHCODE_PROVIDER (comma-separated) overrides it.
+    std::vector<std::string> chain = {"console"};
+    // Per-purpose chains, e.g. password_reset = ["smtp"]; purposes not
+    // listed use `chain`. Keys are purpose slugs.
+    std::map<std::string, std::vector<std::string>> routes;
+    int workers = 2;  // 1..64
+    // How often an idle worker looks for due jobs when no notification
+    // woke it (retries that come due, jobs queued by other replicas whose
+    // notification was missed).
+    absl::Duration poll_interval = absl::Seconds(1);
     int max_attempts = 5;                      // per job, 1..100
     absl::Duration lease = absl::Seconds(60);  // a claimed job's lease
     absl::Duration backoff_base = absl::Seconds(1);
     absl::Duration backoff_max = absl::Minutes(5);
+    // A provider whose sends fail this many times in a row is skipped
+    // for `breaker_cooldown`, then given one trial send.
+    int breaker_failures = 5;  // 1..1000
+    absl::Duration breaker_cooldown = absl::Seconds(30);
   } delivery;
 
-  // [providers.NAME] tables, flattened to strings, handed to the factory of
-  // that name. Only the configured provider's section is used.
-  std::map<std::string, std::map<std::string, std::string>> providers;
+  // One [providers.NAME] table: a provider instance. Several instances may
+  // share a type (two SMTP accounts, say).
+  struct Provider {
+    // The registered provider type, e.g. "smtp"; defaults to NAME.
+    std::string type;
+    // At most `quota` sends per `quota_window` across all replicas (a
+    // Gmail account's ~500 a day, say); past it the chain moves on. 0 for
+    // no quota.
+    long long quota = 0;  // 0..1e9
+    absl::Duration quota_window = absl::Hours(24);
+    // Every other key, flattened to strings, for the provider's factory.
+    std::map<std::string, std::string> settings;
+  };
+  // Instances by name. A chain may name a type with no table here (e.g.
+  // "console"): it gets type = name and no settings.
+  std::map<std::string, Provider> providers;
 
   struct Mail {
     std::string from_address = "no-reply@localhost";
@@ -121,6 +148,13 @@ struct Config {
 // referenced secret files and validates everything.
 absl::StatusOr<Config> LoadConfig(
     const std::string& path, const std::map<std::string, std::string>& env);
+
+// The chain for `purpose`: its route, or the default chain.
+const std::vector<std::string>& ChainFor(const Config& config,
+                                         const std::string& purpose);
+// The instance named `name`: its table, or {type = name} when it has none.
+Config::Provider ProviderInstance(const Config& config,
+                                  const std::string& name);
 
 // The process environment as a map, for LoadConfig.
 std::map<std::string, std::string> ProcessEnvironment();

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "server/log.h"
 #include "server/service.h"
 
@@ -18,20 +19,27 @@ constexpr int kBatchSize = 8;
 DeliveryWorker::DeliveryWorker(const Config* config, Store* store,
                                const SecretBox* outbox,
                                const Composer* composer,
-                               providers::Provider* provider,
+                               const ProviderSet* providers,
                                RandomSource random)
     : config_(config),
       store_(store),
       outbox_(outbox),
       composer_(composer),
-      provider_(provider),
+      providers_(providers),
       random_(std::move(random)) {}
 
 DeliveryWorker::~DeliveryWorker() { Stop(); }
 
 void DeliveryWorker::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
   for (int i = 0; i < config_->delivery.workers; ++i) {
-    threads_.emplace_back([this] { Loop(); });
+    ++running_;
+    threads_.emplace_back([this] {
+      Loop();
+      std::lock_guard<std::mutex> done(mu_);
+      --running_;
+      cv_.notify_all();
+    });
   }
 }
 
@@ -43,11 +51,21 @@ void DeliveryWorker::Wake() {
   cv_.notify_one();
 }
 
-void DeliveryWorker::Stop() {
+bool DeliveryWorker::Stop(absl::Time deadline) {
   stopping_ = true;
   cv_.notify_all();
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    const bool done =
+        deadline == absl::InfiniteFuture()
+            ? (cv_.wait(lock, [&] { return running_ == 0; }), true)
+            : cv_.wait_until(lock, absl::ToChronoTime(deadline),
+                             [&] { return running_ == 0; });
+    if (!done) return false;
+  }
   for (std::thread& t : threads_) t.join();
   threads_.clear();
+  return true;
 }
 
 void DeliveryWorker::Loop() {
@@ -93,8 +111,7 @@ void DeliveryWorker::Process(const ClaimedJob& job) {
 }
 
 JobOutcome DeliveryWorker::Deliver(const ClaimedJob& job) {
-  const std::string provider(provider_->name());
-  JobOutcome failed{JobOutcome::Kind::kFailed, provider, "", "", {}};
+  JobOutcome failed{JobOutcome::Kind::kFailed, "", "", "", {}};
 
   absl::StatusOr<std::string> plain =
       outbox_->Open(job.payload_key_id, job.payload, job.code_id);
@@ -118,23 +135,70 @@ JobOutcome DeliveryWorker::Deliver(const ClaimedJob& job) {
   }
   message->delivery_id = job.code_id;
 
-  const providers::SendResult sent = provider_->Send(*message);
-  switch (sent.kind()) {
-    case providers::SendResult::Kind::kSent:
-      return {JobOutcome::Kind::kSent, provider, sent.message_id(), "", {}};
-    case providers::SendResult::Kind::kPermanent:
-      failed.error = sent.error();
-      return failed;
-    case providers::SendResult::Kind::kRetryable:
-      break;
+  // Down the chain until one provider takes it.
+  std::vector<std::string> errors;
+  std::string last_tried;
+  std::optional<absl::Duration> retry_after;
+  absl::Time reopens = absl::InfiniteFuture();
+  for (ProviderEntry* entry : providers_->ChainFor(job.purpose)) {
+    if (!entry->breaker->Allow()) {
+      errors.push_back(absl::StrCat(entry->name, ": skipped, failing lately"));
+      reopens = std::min(reopens, entry->breaker->open_until());
+      continue;
+    }
+    if (entry->config.quota > 0) {
+      absl::StatusOr<bool> taken = store_->TakeQuota(
+          entry->name, entry->config.quota_window, entry->config.quota);
+      if (!taken.ok() || !*taken) {
+        entry->breaker->Release();
+        errors.push_back(
+            absl::StrCat(entry->name, taken.ok() ? ": skipped, quota spent"
+                                                 : ": skipped, quota unknown"));
+        continue;
+      }
+    }
+    last_tried = entry->name;
+    const providers::SendResult sent = entry->provider->Send(*message);
+    switch (sent.kind()) {
+      case providers::SendResult::Kind::kSent:
+        entry->breaker->RecordSuccess();
+        return {
+            JobOutcome::Kind::kSent, entry->name, sent.message_id(), "", {}};
+      case providers::SendResult::Kind::kPermanent:
+        // The provider answered; the message itself is refused.
+        entry->breaker->RecordSuccess();
+        failed.provider = entry->name;
+        failed.error = absl::StrCat(entry->name, ": ", sent.error());
+        return failed;
+      case providers::SendResult::Kind::kRetryable:
+        entry->breaker->RecordFailure();
+        errors.push_back(absl::StrCat(entry->name, ": ", sent.error()));
+        if (sent.retry_after().has_value()) {
+          retry_after = std::max(retry_after.value_or(absl::ZeroDuration()),
+                                 *sent.retry_after());
+        }
+        break;
+    }
   }
+
+  const std::string error = absl::StrJoin(errors, "; ");
+  failed.provider = last_tried;
   if (job.attempt >= job.max_attempts) {
-    failed.error = absl::StrCat("gave up after ", job.attempt,
-                                " attempts: ", sent.error());
+    failed.error =
+        absl::StrCat("gave up after ", job.attempt, " attempts: ", error);
     return failed;
   }
-  return {JobOutcome::Kind::kRetry, provider, "", sent.error(),
-          Backoff(job.attempt, sent.retry_after())};
+  absl::Duration delay = Backoff(job.attempt, retry_after);
+  if (last_tried.empty() && reopens != absl::InfiniteFuture()) {
+    // Nothing was tried: come back when the first breaker lets a trial by.
+    delay = std::max(delay, reopens - absl::Now());
+  }
+  if (absl::Now() + delay >= job.expires_at) {
+    failed.error = absl::StrCat(
+        "the code expires before the next try could be made: ", error);
+    return failed;
+  }
+  return {JobOutcome::Kind::kRetry, last_tried, "", error, delay};
 }
 
 void DeliveryWorker::Record(const ClaimedJob& job, const JobOutcome& outcome) {

@@ -1,6 +1,8 @@
 // Sends queued deliveries: claims jobs from the outbox, opens the sealed
-// payload, composes the mail and hands it to the provider, then records
-// the result (sent, retry later with backoff, or failed for good).
+// payload, composes the mail and hands it to the first provider of the
+// purpose's chain that is healthy (circuit closed) and within its quota,
+// moving down the chain on a retryable failure; then records the result
+// (sent, retry later with backoff, or failed for good).
 //
 // Jobs are leased, not locked: if this process dies mid-send, another
 // worker (here or on another replica) claims the job again when the lease
@@ -18,10 +20,10 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "providers/provider.h"
 #include "server/codes.h"
 #include "server/config.h"
 #include "server/mail/composer.h"
+#include "server/provider_set.h"
 #include "server/secretbox.h"
 #include "server/store.h"
 
@@ -31,7 +33,7 @@ class DeliveryWorker {
  public:
   // Every pointer must outlive the worker.
   DeliveryWorker(const Config* config, Store* store, const SecretBox* outbox,
-                 const Composer* composer, providers::Provider* provider,
+                 const Composer* composer, const ProviderSet* providers,
                  RandomSource random);
   ~DeliveryWorker();
 
@@ -43,8 +45,11 @@ class DeliveryWorker {
   void Wake();
 
   // Stops claiming, finishes the sends under way, puts claimed but unsent
-  // jobs back in the queue and joins the threads.
-  void Stop();
+  // jobs back in the queue and joins the threads. False when a send was
+  // still under way at `deadline`: the threads are then left running (the
+  // caller should exit the process; the job's lease makes another worker
+  // send it again).
+  bool Stop(absl::Time deadline = absl::InfiniteFuture());
 
   // Claims and processes one batch on the calling thread; returns how many
   // jobs it handled. For tests and tools.
@@ -66,12 +71,13 @@ class DeliveryWorker {
   Store* store_;
   const SecretBox* outbox_;
   const Composer* composer_;
-  providers::Provider* provider_;
+  const ProviderSet* providers_;
   const RandomSource random_;
 
   std::mutex mu_;
   std::condition_variable cv_;
-  int wakes_ = 0;  // Guarded by mu_.
+  int wakes_ = 0;    // Guarded by mu_.
+  int running_ = 0;  // Threads not yet finished; guarded by mu_.
   std::atomic<bool> stopping_{false};
   std::vector<std::thread> threads_;
 };

@@ -4,29 +4,16 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
-#include "providers/registry.h"
 #include "server/log.h"
 #include "server/status_macros.h"
 
 namespace authcode {
 namespace {
-
-absl::StatusOr<std::unique_ptr<providers::Provider>> BuildProvider(
-    const Config& config) {
-  providers::ProviderRegistry registry;
-  providers::RegisterBuiltinProviders(registry);
-  const std::string& name = config.delivery.provider;
-  auto section = config.providers.find(name);
-  providers::ProviderSettings settings(
-      absl::StrCat("providers.", name),
-      section == config.providers.end() ? std::map<std::string, std::string>{}
-                                        : section->second);
-  return registry.Create(name, settings);
-}
 
 absl::Duration LongestWindow(const Config& config) {
   absl::Duration longest;
@@ -41,8 +28,15 @@ absl::Duration LongestWindow(const Config& config) {
 Server::Server(Config config) : config_(std::move(config)) {}
 
 Server::~Server() {
-  Shutdown();
-  Wait();
+  if (!Shutdown()) {
+    // A send is still running on a worker thread that uses these: leave
+    // them be; the process is about to end.
+    worker_.release();
+    providers_.release();
+    composer_.release();
+    outbox_.release();
+    store_.release();
+  }
 }
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(Config config,
@@ -56,18 +50,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Config config,
   server->hasher_ = std::make_unique<CodeHasher>(cfg.hashing_keys);
   server->outbox_ = std::make_unique<SecretBox>(cfg.outbox_keys);
   ASSIGN_OR_RETURN(server->composer_, Composer::Create(cfg.mail));
-  if (options.provider != nullptr) {
-    server->provider_ = std::move(options.provider);
-  } else {
-    ASSIGN_OR_RETURN(server->provider_, BuildProvider(cfg));
-  }
+  ASSIGN_OR_RETURN(server->providers_,
+                   ProviderSet::Create(cfg, std::move(options.providers)));
   server->worker_ = std::make_unique<DeliveryWorker>(
       &cfg, server->store_.get(), server->outbox_.get(),
-      server->composer_.get(), server->provider_.get(), options.random);
-  DeliveryWorker* worker = server->worker_.get();
+      server->composer_.get(), server->providers_.get(), options.random);
   server->service_ = std::make_unique<AuthCodeServiceImpl>(
       &cfg, server->store_.get(), server->hasher_.get(), server->outbox_.get(),
-      options.random, [worker] { worker->Wake(); });
+      options.random);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -85,40 +75,54 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Config config,
   health->SetServingStatus(kServiceName, true);
   health->SetServingStatus(true);
 
-  if (options.start_worker) worker->Start();
+  if (options.start_worker) {
+    DeliveryWorker* worker = server->worker_.get();
+    worker->Start();
+    // Jobs queued here or on any replica wake a worker at once.
+    server->listener_ =
+        server->store_->ListenForJobs([worker] { worker->Wake(); });
+  }
   server->cleaner_ = std::thread([s = server.get()] { s->CleanupLoop(); });
-  log::Info("server.started", {{"listen", cfg.server.listen},
-                               {"port", absl::StrCat(server->port_)},
-                               {"provider", cfg.delivery.provider}});
+  log::Info("server.started",
+            {{"listen", cfg.server.listen},
+             {"port", absl::StrCat(server->port_)},
+             {"chain", absl::StrJoin(cfg.delivery.chain, ",")}});
   return server;
 }
 
-void Server::Shutdown() {
+bool Server::Shutdown() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return;
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stopping_) {
+      cv_.wait(lock, [&] { return stopped_; });
+      return !abandoned_;
+    }
     stopping_ = true;
   }
   cv_.notify_all();
+  const absl::Time deadline = absl::Now() + config_.server.shutdown_grace;
   if (grpc_server_ != nullptr) {
     grpc_server_->GetHealthCheckService()->SetServingStatus(false);
-    grpc_server_->Shutdown(
-        std::chrono::system_clock::now() +
-        absl::ToChronoMilliseconds(config_.server.shutdown_grace));
+    grpc_server_->Shutdown(absl::ToChronoTime(deadline));
   }
-  if (worker_ != nullptr) worker_->Stop();
+  listener_.reset();
+  bool clean = true;
+  if (worker_ != nullptr && !worker_->Stop(deadline)) {
+    clean = false;
+    log::Warn("delivery.stop_timeout",
+              {{"note",
+                "a send outlived server.shutdown_grace; its job "
+                "will be sent again when its lease runs out"}});
+  }
   if (cleaner_.joinable()) cleaner_.join();
   log::Info("server.stopped", {});
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopped_ = true;
+    abandoned_ = !clean;
   }
   cv_.notify_all();
-}
-
-void Server::Wait() {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return stopped_; });
+  return clean;
 }
 
 void Server::CleanupLoop() {
@@ -137,15 +141,18 @@ void Server::CleanupLoop() {
       total.codes += counts->codes;
       total.limits += counts->limits;
       total.jobs += counts->jobs;
-      if (std::max({counts->codes, counts->limits, counts->jobs}) <
-          c.batch_size) {
+      total.keys += counts->keys;
+      if (std::max({counts->codes, counts->limits, counts->jobs,
+                    counts->keys}) < c.batch_size) {
         break;
       }
     }
-    if (total.codes + total.limits + total.jobs > 0) {
-      log::Info("cleanup.done", {{"codes", absl::StrCat(total.codes)},
-                                 {"limits", absl::StrCat(total.limits)},
-                                 {"jobs", absl::StrCat(total.jobs)}});
+    if (total.codes + total.limits + total.jobs + total.keys > 0) {
+      log::Info("cleanup.done",
+                {{"codes", absl::StrCat(total.codes)},
+                 {"limits", absl::StrCat(total.limits)},
+                 {"jobs", absl::StrCat(total.jobs)},
+                 {"idempotency_keys", absl::StrCat(total.keys)}});
     }
     lock.lock();
   }

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,6 +22,7 @@
 #include "server/config.h"
 #include "server/delivery_worker.h"
 #include "server/mail/composer.h"
+#include "server/provider_set.h"
 #include "server/secretbox.h"
 #include "server/service.h"
 #include "server/store.h"
@@ -33,8 +35,9 @@ inline constexpr char kServiceName[] = "authcode.v1.AuthCodeService";
 class Server {
  public:
   struct Options {
-    // Used instead of the configured provider when set (tests).
-    std::unique_ptr<providers::Provider> provider;
+    // Provider instances used as they are instead of being built from the
+    // config, by instance name (tests).
+    std::map<std::string, std::unique_ptr<providers::Provider>> providers;
     RandomSource random = SystemRandom();
     // Start the delivery threads; tests may drive RunOnce() themselves.
     bool start_worker = true;
@@ -52,12 +55,12 @@ class Server {
   Store& store() { return *store_; }
   DeliveryWorker& worker() { return *worker_; }
 
-  // Marks the service NOT_SERVING, stops taking RPCs, lets running ones
-  // finish within server.shutdown_grace, then stops delivery and clean-up.
-  void Shutdown();
-
-  // Blocks until Shutdown() has finished.
-  void Wait();
+  // Marks the service NOT_SERVING, stops taking RPCs, lets running RPCs
+  // and sends finish within server.shutdown_grace, puts claimed but unsent
+  // jobs back, and stops clean-up. False when a send outlived the grace:
+  // its thread is still running, so the caller should end the process
+  // (the job's lease makes another worker send it).
+  bool Shutdown();
 
  private:
   explicit Server(Config config);
@@ -68,16 +71,18 @@ class Server {
   std::unique_ptr<CodeHasher> hasher_;
   std::unique_ptr<SecretBox> outbox_;
   std::unique_ptr<Composer> composer_;
-  std::unique_ptr<providers::Provider> provider_;
+  std::unique_ptr<ProviderSet> providers_;
   std::unique_ptr<DeliveryWorker> worker_;
+  std::unique_ptr<JobListener> listener_;
   std::unique_ptr<AuthCodeServiceImpl> service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
 
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;  // Guarded by mu_.
-  bool stopped_ = false;   // Guarded by mu_.
+  bool stopping_ = false;   // Guarded by mu_.
+  bool stopped_ = false;    // Guarded by mu_.
+  bool abandoned_ = false;  // A send outlived the grace; guarded by mu_.
   std::thread cleaner_;
 };
 

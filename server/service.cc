@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include <openssl/evp.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/timestamp.pb.h"
@@ -77,17 +79,39 @@ absl::StatusOr<DeliveryPayload> DecodePayload(std::string_view text) {
   return payload;
 }
 
+std::string RequestFingerprint(const v1::IssueCodeRequest& request) {
+  // Length-prefixed fields, so no two requests share a message.
+  std::string message;
+  const auto add = [&message](std::string_view field) {
+    absl::StrAppend(&message, field.size(), ":");
+    message.append(field);
+  };
+  add(NormalizeRecipient(request.recipient()));
+  add(request.purpose());
+  add(request.locale());
+  add(request.client_ip());
+  const std::map<std::string, std::string> values(
+      request.template_values().begin(), request.template_values().end());
+  for (const auto& [key, value] : values) {
+    add(key);
+    add(value);
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  EVP_Digest(message.data(), message.size(), digest, &size, EVP_sha256(),
+             nullptr);
+  return std::string(reinterpret_cast<const char*>(digest), size);
+}
+
 AuthCodeServiceImpl::AuthCodeServiceImpl(const Config* config, Store* store,
                                          const CodeHasher* hasher,
                                          const SecretBox* outbox,
-                                         RandomSource random,
-                                         std::function<void()> on_queued)
+                                         RandomSource random)
     : config_(config),
       store_(store),
       hasher_(hasher),
       outbox_(outbox),
-      random_(std::move(random)),
-      on_queued_(std::move(on_queued)) {}
+      random_(std::move(random)) {}
 
 grpc::Status AuthCodeServiceImpl::IssueCode(grpc::ServerContext*,
                                             const v1::IssueCodeRequest* request,
@@ -151,6 +175,10 @@ absl::StatusOr<v1::IssueCodeResponse> AuthCodeServiceImpl::Issue(
   params.payload = std::move(sealed.data);
   params.payload_key_id = sealed.key_id;
   params.job_max_attempts = config_->delivery.max_attempts;
+  if (!request.idempotency_key().empty()) {
+    params.idempotency_key = request.idempotency_key();
+    params.fingerprint = RequestFingerprint(request);
+  }
   ASSIGN_OR_RETURN(const IssueResult issued, store_->Issue(params));
 
   switch (issued.status) {
@@ -166,15 +194,65 @@ absl::StatusOr<v1::IssueCodeResponse> AuthCodeServiceImpl::Issue(
           "this recipient is locked for this purpose after too many failed "
           "guesses (limits.max_failures)",
           issued.retry_at - issued.now);
+    case IssueResult::Status::kKeyMismatch:
+      return InvalidRequestError(
+          {{"idempotency_key",
+            "was already used for a different request; use a new key for "
+            "a new request"}});
     case IssueResult::Status::kIssued:
+    case IssueResult::Status::kReplayed:
       break;
   }
-  if (on_queued_) on_queued_();
 
   v1::IssueCodeResponse response;
-  response.set_code_id(code_id);
+  response.set_code_id(issued.code_id);
   SetTimestamp(issued.expires_at, response.mutable_expires_at());
   SetTimestamp(issued.resend_after, response.mutable_resend_after());
+  return response;
+}
+
+grpc::Status AuthCodeServiceImpl::GetDelivery(
+    grpc::ServerContext*, const v1::GetDeliveryRequest* request,
+    v1::GetDeliveryResponse* response) {
+  absl::StatusOr<v1::GetDeliveryResponse> result = Delivery(*request);
+  if (result.ok()) *response = *std::move(result);
+  if (!result.ok() && result.status().code() != absl::StatusCode::kNotFound) {
+    log::Info("rpc.get_delivery", {{"tenant", config_->default_tenant},
+                                   {"status", StatusName(result.status())}});
+  }
+  return ToGrpcStatus(result.status());
+}
+
+absl::StatusOr<v1::GetDeliveryResponse> AuthCodeServiceImpl::Delivery(
+    const v1::GetDeliveryRequest& request) {
+  if (!IsCodeId(request.code_id())) {
+    return InvalidRequestError(
+        {{"code_id", "must be a code_id as IssueCode returns it (a UUID)"}});
+  }
+  ASSIGN_OR_RETURN(
+      const DeliveryStatus status,
+      store_->GetDelivery(config_->default_tenant, request.code_id()));
+  static const std::map<std::string, v1::DeliveryState> kStates = {
+      {"queued", v1::DELIVERY_STATE_QUEUED},
+      {"sending", v1::DELIVERY_STATE_SENDING},
+      {"sent", v1::DELIVERY_STATE_SENT},
+      {"failed", v1::DELIVERY_STATE_FAILED},
+      {"superseded", v1::DELIVERY_STATE_SUPERSEDED},
+  };
+  v1::GetDeliveryResponse response;
+  response.set_code_id(request.code_id());
+  auto state = kStates.find(status.state);
+  response.set_state(state == kStates.end() ? v1::DELIVERY_STATE_UNSPECIFIED
+                                            : state->second);
+  response.set_attempts(status.attempts);
+  response.set_provider(status.provider);
+  response.set_provider_message_id(status.provider_message_id);
+  response.set_last_error(status.last_error);
+  SetTimestamp(status.created_at, response.mutable_created_at());
+  SetTimestamp(status.updated_at, response.mutable_updated_at());
+  if (status.next_attempt_at != absl::InfinitePast()) {
+    SetTimestamp(status.next_attempt_at, response.mutable_next_attempt_at());
+  }
   return response;
 }
 

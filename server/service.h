@@ -9,8 +9,6 @@
 #ifndef AUTHCODE_SERVER_SERVICE_H_
 #define AUTHCODE_SERVER_SERVICE_H_
 
-#include <functional>
-
 #include "absl/status/statusor.h"
 #include "authcode/v1/authcode.grpc.pb.h"
 #include "server/codes.h"
@@ -22,11 +20,10 @@ namespace authcode {
 
 class AuthCodeServiceImpl final : public v1::AuthCodeService::Service {
  public:
-  // `on_queued` runs after a delivery job commits (to wake a worker).
   // Every pointer must outlive the service.
   AuthCodeServiceImpl(const Config* config, Store* store,
                       const CodeHasher* hasher, const SecretBox* outbox,
-                      RandomSource random, std::function<void()> on_queued);
+                      RandomSource random);
 
   grpc::Status IssueCode(grpc::ServerContext* context,
                          const v1::IssueCodeRequest* request,
@@ -34,20 +31,29 @@ class AuthCodeServiceImpl final : public v1::AuthCodeService::Service {
   grpc::Status VerifyCode(grpc::ServerContext* context,
                           const v1::VerifyCodeRequest* request,
                           v1::VerifyCodeResponse* response) override;
+  grpc::Status GetDelivery(grpc::ServerContext* context,
+                           const v1::GetDeliveryRequest* request,
+                           v1::GetDeliveryResponse* response) override;
 
  private:
   absl::StatusOr<v1::IssueCodeResponse> Issue(
       const v1::IssueCodeRequest& request);
   absl::StatusOr<v1::VerifyCodeResponse> Verify(
       const v1::VerifyCodeRequest& request);
+  absl::StatusOr<v1::GetDeliveryResponse> Delivery(
+      const v1::GetDeliveryRequest& request);
 
   const Config* config_;
   Store* store_;
   const CodeHasher* hasher_;
   const SecretBox* outbox_;
   const RandomSource random_;
-  const std::function<void()> on_queued_;
 };
+
+// The SHA-256 of everything an IssueCode request asks for, to tell a
+// retry (same fingerprint) from a different request under the same
+// idempotency key. The recipient counts normalized.
+std::string RequestFingerprint(const v1::IssueCodeRequest& request);
 
 // The sealed delivery payload: what the worker needs to compose the mail.
 struct DeliveryPayload {

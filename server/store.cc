@@ -2,11 +2,15 @@
 
 #include <openssl/evp.h>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <pqxx/pqxx>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -18,6 +22,9 @@
 
 namespace authcode {
 namespace {
+
+// Raised by authcode_issue() (migrations/0002_delivery.sql).
+constexpr char kIdempotencyKeyReused[] = "AC001";
 
 // Any constant works; it only has to be the same for every replica.
 constexpr int64_t kMigrationLockId = 0x6175746863646531;  // "authcde1"
@@ -88,12 +95,13 @@ const std::vector<std::pair<std::string, std::string>>& Statements() {
   static const auto* statements =
       new std::vector<std::pair<std::string, std::string>>{
           {"issue",
-           absl::StrCat("SELECT o_status, ", Micros("o_expires_at"), ", ",
-                        Micros("o_resend_after"), ", ", Micros("o_retry_at"),
-                        ", ", Micros("clock_timestamp()"),
+           absl::StrCat("SELECT o_status, o_code_id::text, ",
+                        Micros("o_expires_at"), ", ", Micros("o_resend_after"),
+                        ", ", Micros("o_retry_at"), ", ",
+                        Micros("clock_timestamp()"),
                         " FROM authcode_issue($1, $2, $3, $4::uuid, $5, $6, "
                         "$7::interval, $8, $9::interval[], $10::integer[], "
-                        "$11, $12, $13)")},
+                        "$11, $12, $13, NULLIF($14, ''), $15)")},
           {"verify", absl::StrCat("SELECT o_outcome, o_attempts_left, ",
                                   Micros("o_locked_until"),
                                   ", o_key_id FROM authcode_verify($1, $2, $3, "
@@ -109,8 +117,17 @@ const std::vector<std::pair<std::string, std::string>>& Statements() {
            "SELECT authcode_finish_job($1, $2, $3, NULLIF($4, ''), "
            "NULLIF($5, ''), NULLIF($6, ''), $7::interval)"},
           {"cleanup",
-           "SELECT o_codes, o_limits, o_jobs FROM authcode_cleanup("
+           "SELECT o_codes, o_limits, o_jobs, o_keys FROM authcode_cleanup("
            "$1::interval, $2::interval, $3::interval, $4)"},
+          {"take_quota",
+           "SELECT coalesce(authcode_take_quota($1, $2::interval, $3), "
+           "false)"},
+          {"get_delivery",
+           absl::StrCat("SELECT state, attempts, provider, "
+                        "provider_message_id, last_error, ",
+                        Micros("created_at"), ", ", Micros("updated_at"), ", ",
+                        Micros("next_attempt_at"),
+                        " FROM authcode_get_delivery($1, $2::uuid)")},
           {"ping", "SELECT 1"},
       };
   return *statements;
@@ -123,6 +140,8 @@ const std::vector<std::pair<std::string, std::string>>& Statements() {
 class Store::Pool {
  public:
   Pool(std::string url, int size) : url_(std::move(url)), size_(size) {}
+
+  const std::string& url() const { return url_; }
 
   // Runs `fn` on a borrowed connection and turns any libpqxx exception into
   // a status. `what` names the operation in logs.
@@ -145,6 +164,9 @@ class Store::Pool {
       // The connection may be mid-transaction or broken; start afresh.
       Discard();
       const std::string state = e.sqlstate();
+      if (state == kIdempotencyKeyReused) {
+        return absl::FailedPreconditionError("idempotency key reused");
+      }
       log::Error("db.error", {{"op", std::string(what)},
                               {"sqlstate", state},
                               {"error", FirstLine(e.what())}});
@@ -294,17 +316,27 @@ absl::StatusOr<IssueResult> Store::Issue(const IssueParams& p) {
         "issue", p.tenant, p.purpose, p.recipient, p.code_id, p.hash.key_id,
         Binary(p.hash.digest), Interval(p.ttl), p.max_attempts,
         ArrayLiteral(windows), ArrayLiteral(limits), Binary(p.payload),
-        p.payload_key_id, p.job_max_attempts);
-    const std::string outcome = row[0].as<std::string>();
-    result.status = outcome == "issued" ? IssueResult::Status::kIssued
-                    : outcome == "rate_limited"
-                        ? IssueResult::Status::kRateLimited
-                        : IssueResult::Status::kLocked;
-    result.expires_at = FromMicros(row[1]);
-    result.resend_after = FromMicros(row[2]);
-    result.retry_at = FromMicros(row[3]);
-    result.now = FromMicros(row[4]);
+        p.payload_key_id, p.job_max_attempts, p.idempotency_key,
+        Binary(p.fingerprint));
+    static const std::map<std::string, IssueResult::Status> kStatuses = {
+        {"issued", IssueResult::Status::kIssued},
+        {"rate_limited", IssueResult::Status::kRateLimited},
+        {"locked", IssueResult::Status::kLocked},
+        {"replayed", IssueResult::Status::kReplayed},
+        {"key_mismatch", IssueResult::Status::kKeyMismatch},
+    };
+    result.status = kStatuses.at(row[0].as<std::string>());
+    result.code_id = row[1].is_null() ? "" : row[1].as<std::string>();
+    result.expires_at = FromMicros(row[2]);
+    result.resend_after = FromMicros(row[3]);
+    result.retry_at = FromMicros(row[4]);
+    result.now = FromMicros(row[5]);
   });
+  if (status.code() == absl::StatusCode::kFailedPrecondition) {
+    // The key was taken meanwhile by a request for another recipient.
+    result.status = IssueResult::Status::kKeyMismatch;
+    return result;
+  }
   if (!status.ok()) return status;
   return result;
 }
@@ -390,9 +422,109 @@ absl::StatusOr<CleanupCounts> Store::Cleanup(
     counts.codes = row[0].as<int>();
     counts.limits = row[1].as<int>();
     counts.jobs = row[2].as<int>();
+    counts.keys = row[3].as<int>();
   });
   if (!status.ok()) return status;
   return counts;
+}
+
+absl::StatusOr<bool> Store::TakeQuota(const std::string& provider,
+                                      absl::Duration window, long long limit) {
+  bool taken = false;
+  absl::Status status = pool_->Run("take_quota", [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    taken =
+        tx.exec_prepared1("take_quota", provider, Interval(window), limit)[0]
+            .as<bool>();
+  });
+  if (!status.ok()) return status;
+  return taken;
+}
+
+absl::StatusOr<DeliveryStatus> Store::GetDelivery(const std::string& tenant,
+                                                  const std::string& code_id) {
+  std::optional<DeliveryStatus> found;
+  absl::Status status = pool_->Run("get_delivery", [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const pqxx::result r = tx.exec_prepared("get_delivery", tenant, code_id);
+    if (r.empty()) return;
+    const pqxx::row row = r[0];
+    const auto text = [](const pqxx::field& f) {
+      return f.is_null() ? std::string() : f.as<std::string>();
+    };
+    found = DeliveryStatus{text(row[0]),       row[1].as<int>(),
+                           text(row[2]),       text(row[3]),
+                           text(row[4]),       FromMicros(row[5]),
+                           FromMicros(row[6]), FromMicros(row[7])};
+  });
+  if (!status.ok()) return status;
+  if (!found.has_value()) {
+    return absl::NotFoundError(
+        absl::StrCat("no delivery for code_id ", code_id));
+  }
+  return *found;
+}
+
+namespace {
+
+// LISTENs on its own connection; a broken connection is re-opened after a
+// pause, and a wake-up is sent then too, since notifications sent while it
+// was away are lost.
+class PgJobListener : public JobListener {
+ public:
+  PgJobListener(std::string url, std::function<void()> on_job)
+      : url_(std::move(url)), on_job_(std::move(on_job)) {
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  ~PgJobListener() override {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  class Receiver : public pqxx::notification_receiver {
+   public:
+    Receiver(pqxx::connection_base& c, const std::function<void()>& on_job)
+        : pqxx::notification_receiver(c, kChannel), on_job_(on_job) {}
+    void operator()(const std::string&, int) override { on_job_(); }
+
+   private:
+    const std::function<void()>& on_job_;
+  };
+
+  static constexpr char kChannel[] = "authcode_delivery";
+
+  void Run() {
+    while (!stop_) {
+      try {
+        pqxx::connection conn(url_);
+        Receiver receiver(conn, on_job_);
+        on_job_();
+        while (!stop_) {
+          // Short waits, so the destructor need not wait long.
+          conn.await_notification(0, 200000);
+        }
+      } catch (const std::exception& e) {
+        log::Warn("db.listen_failed", {{"error", FirstLine(e.what())}});
+        for (int i = 0; i < 10 && !stop_; ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+      }
+    }
+  }
+
+  const std::string url_;
+  const std::function<void()> on_job_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+std::unique_ptr<JobListener> Store::ListenForJobs(
+    std::function<void()> on_job) {
+  return std::make_unique<PgJobListener>(pool_->url(), std::move(on_job));
 }
 
 }  // namespace authcode

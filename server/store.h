@@ -12,6 +12,7 @@
 #ifndef AUTHCODE_SERVER_STORE_H_
 #define AUTHCODE_SERVER_STORE_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,13 +38,20 @@ struct IssueParams {
   std::string payload;  // Sealed.
   std::string payload_key_id;
   int job_max_attempts = 0;
+  // Empty for none; otherwise with the SHA-256 of the request's fields.
+  std::string idempotency_key;
+  std::string fingerprint;
 };
 
 struct IssueResult {
-  enum class Status { kIssued, kRateLimited, kLocked };
+  // kReplayed: the idempotency key was used before with the same request;
+  // the fields are that first call's. kKeyMismatch: it was used with a
+  // different request; nothing was written.
+  enum class Status { kIssued, kRateLimited, kLocked, kReplayed, kKeyMismatch };
   Status status = Status::kIssued;
-  absl::Time expires_at;    // kIssued
-  absl::Time resend_after;  // kIssued
+  std::string code_id;      // kIssued, kReplayed
+  absl::Time expires_at;    // kIssued, kReplayed
+  absl::Time resend_after;  // kIssued, kReplayed
   absl::Time retry_at;      // kRateLimited, kLocked
   absl::Time now;           // The database's clock at the decision.
 };
@@ -102,6 +110,25 @@ struct CleanupCounts {
   int codes = 0;
   int limits = 0;
   int jobs = 0;
+  int keys = 0;
+};
+
+struct DeliveryStatus {
+  std::string state;  // queued, sending, sent, failed, superseded
+  int attempts = 0;
+  std::string provider;
+  std::string provider_message_id;
+  std::string last_error;
+  absl::Time created_at;
+  absl::Time updated_at;
+  absl::Time next_attempt_at;  // InfinitePast unless queued.
+};
+
+// Runs a callback whenever a job is queued anywhere (LISTEN/NOTIFY), on a
+// thread of its own, until destroyed.
+class JobListener {
+ public:
+  virtual ~JobListener() = default;
 };
 
 class Store {
@@ -128,6 +155,19 @@ class Store {
   // which case the report is dropped.
   absl::StatusOr<bool> FinishJob(const ClaimedJob& job,
                                  const JobOutcome& outcome);
+
+  // Takes one send from `provider`'s quota of `limit` per `window`; false
+  // when the current window's quota is spent.
+  absl::StatusOr<bool> TakeQuota(const std::string& provider,
+                                 absl::Duration window, long long limit);
+
+  // NotFound when no delivery of `tenant` has that code id.
+  absl::StatusOr<DeliveryStatus> GetDelivery(const std::string& tenant,
+                                             const std::string& code_id);
+
+  // Calls `on_job` on a listener thread after every queued job, with a
+  // connection of its own that is re-opened when it breaks.
+  std::unique_ptr<JobListener> ListenForJobs(std::function<void()> on_job);
 
   // One batch of clean-up; call again while any count equals batch_size.
   absl::StatusOr<CleanupCounts> Cleanup(absl::Duration keep_expired,

@@ -253,7 +253,32 @@ void CheckCode(absl::string_view code, std::vector<FieldViolation>& out) {
   }
 }
 
+void CheckIdempotencyKey(absl::string_view key,
+                         std::vector<FieldViolation>& out) {
+  if (key.empty()) return;
+  const bool printable = std::all_of(
+      key.begin(), key.end(), [](char c) { return c > ' ' && c < 0x7f; });
+  if (key.size() > kMaxIdempotencyKey || !printable) {
+    out.push_back(
+        {"idempotency_key", absl::StrCat("must be 1-", kMaxIdempotencyKey,
+                                         " printable ASCII characters without "
+                                         "spaces")});
+  }
+}
+
 }  // namespace
+
+bool IsCodeId(absl::string_view text) {
+  if (text.size() != 36) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    const char c = text[i];
+    if (dash ? c != '-' : !(absl::ascii_isdigit(c) || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
 
 std::string CheckEmailAddress(absl::string_view address) {
   if (address.empty()) return "required";
@@ -292,6 +317,7 @@ std::vector<FieldViolation> ValidateIssueRequest(
   CheckLocale(request.locale(), out);
   CheckTemplateValues(request.template_values(), out);
   CheckClientIp(request.client_ip(), out);
+  CheckIdempotencyKey(request.idempotency_key(), out);
   return out;
 }
 

@@ -25,6 +25,7 @@ inline constexpr size_t kMaxTemplateValues = 20;
 inline constexpr size_t kMaxTemplateValueBytes = 256;
 inline constexpr int kMinCodeLength = 6;
 inline constexpr int kMaxCodeLength = 10;
+inline constexpr size_t kMaxIdempotencyKey = 128;
 
 std::vector<FieldViolation> ValidateIssueRequest(
     const v1::IssueCodeRequest& request);
@@ -35,6 +36,9 @@ std::vector<FieldViolation> ValidateVerifyRequest(
 // ASCII dot-atom addresses of at most 254 octets (local part at most 64)
 // on a domain name with at least two labels.
 std::string CheckEmailAddress(absl::string_view address);
+
+// True for a code id as IssueCode returns it: a lower-case canonical UUID.
+bool IsCodeId(absl::string_view text);
 
 // The key codes and limits are stored under: the address with its ASCII
 // letters lower-cased, so "Ada@Example.COM" and "ada@example.com" share one

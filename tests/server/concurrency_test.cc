@@ -40,12 +40,13 @@ class ConcurrencyTest : public ::testing::Test {
  protected:
   void SetUp() override { db_ = TestDatabase::Create(); }
 
-  std::unique_ptr<TestServer> Start(const std::function<void(Config&)>& adjust =
-                                        [](Config&) {}) {
+  std::unique_ptr<TestServer> Start(
+      const std::function<void(Config&)>& adjust = [](Config&) {},
+      bool start_worker = true) {
     Config config = TestConfig(db_->url());
     config.database.pool_size = 16;
     adjust(config);
-    return TestServer::Start(config);
+    return TestServer::Start(config, start_worker);
   }
 
   std::unique_ptr<TestDatabase> db_;
@@ -132,7 +133,8 @@ TEST_F(ConcurrencyTest, HundredParallelWrongGuessesSpendOnlyTheBudget) {
 
 TEST_F(ConcurrencyTest, RightCodeVerifiesExactlyOnceWhenCallsRace) {
   auto a = Start();
-  auto b = Start();
+  // No delivery on b, so every mail lands at a's provider.
+  auto b = Start([](Config&) {}, /*start_worker=*/false);
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
   for (int round = 0; round < 5; ++round) {

@@ -72,13 +72,16 @@ void ExpectDefaults(const Config& c) {
   EXPECT_EQ(c.limits.max_failures, d.limits.max_failures);
   EXPECT_EQ(c.limits.lockout, d.limits.lockout);
   EXPECT_EQ(c.limits.forget_failures_after, d.limits.forget_failures_after);
-  EXPECT_EQ(c.delivery.provider, d.delivery.provider);
+  EXPECT_EQ(c.delivery.chain, d.delivery.chain);
+  EXPECT_EQ(c.delivery.routes, d.delivery.routes);
   EXPECT_EQ(c.delivery.workers, d.delivery.workers);
   EXPECT_EQ(c.delivery.poll_interval, d.delivery.poll_interval);
   EXPECT_EQ(c.delivery.max_attempts, d.delivery.max_attempts);
   EXPECT_EQ(c.delivery.lease, d.delivery.lease);
   EXPECT_EQ(c.delivery.backoff_base, d.delivery.backoff_base);
   EXPECT_EQ(c.delivery.backoff_max, d.delivery.backoff_max);
+  EXPECT_EQ(c.delivery.breaker_failures, d.delivery.breaker_failures);
+  EXPECT_EQ(c.delivery.breaker_cooldown, d.delivery.breaker_cooldown);
   EXPECT_EQ(c.mail.from_address, d.mail.from_address);
   EXPECT_EQ(c.mail.from_name, d.mail.from_name);
   EXPECT_EQ(c.mail.templates_dir, d.mail.templates_dir);
@@ -194,16 +197,27 @@ keys_file = "hashing.keys"
 keys_file = ")toml" + outbox_keys + R"toml("
 
 [delivery]
-provider = "smtp"
+chain = ["smtp", "console"]
 workers = 4
 poll_interval = "250ms"
 max_attempts = 7
 lease = "2m"
 backoff_base = "2s"
 backoff_max = "10m"
+breaker_failures = 3
+breaker_cooldown = "2m"
+
+[delivery.routes]
+password_reset = ["gmail", "smtp"]
 
 [providers.smtp]
 host = "smtp.example.com"
+
+[providers.gmail]
+type = "smtp"
+quota = 500
+quota_window = "12h"
+host = "smtp.gmail.com"
 
 [providers.console]
 
@@ -243,16 +257,34 @@ format = "json"
   EXPECT_EQ(config->limits.max_failures, 50);
   EXPECT_EQ(config->limits.lockout, absl::Hours(2));
   EXPECT_EQ(config->limits.forget_failures_after, absl::Hours(48));
-  EXPECT_EQ(config->delivery.provider, "smtp");
+  EXPECT_EQ(config->delivery.chain,
+            (std::vector<std::string>{"smtp", "console"}));
+  const std::map<std::string, std::vector<std::string>> routes = {
+      {"password_reset", {"gmail", "smtp"}}};
+  EXPECT_EQ(config->delivery.routes, routes);
   EXPECT_EQ(config->delivery.workers, 4);
   EXPECT_EQ(config->delivery.poll_interval, absl::Milliseconds(250));
   EXPECT_EQ(config->delivery.max_attempts, 7);
   EXPECT_EQ(config->delivery.lease, absl::Minutes(2));
   EXPECT_EQ(config->delivery.backoff_base, absl::Seconds(2));
   EXPECT_EQ(config->delivery.backoff_max, absl::Minutes(10));
-  EXPECT_EQ(config->providers.size(), 2u);
-  EXPECT_EQ(config->providers.at("smtp").at("host"), "smtp.example.com");
-  EXPECT_TRUE(config->providers.at("console").empty());
+  EXPECT_EQ(config->delivery.breaker_failures, 3);
+  EXPECT_EQ(config->delivery.breaker_cooldown, absl::Minutes(2));
+  ASSERT_EQ(config->providers.size(), 3u);
+  const Config::Provider& smtp = config->providers.at("smtp");
+  EXPECT_EQ(smtp.type, "smtp");
+  EXPECT_EQ(smtp.quota, 0);
+  EXPECT_EQ(smtp.quota_window, absl::Hours(24));
+  EXPECT_EQ(smtp.settings,
+            (std::map<std::string, std::string>{{"host", "smtp.example.com"}}));
+  const Config::Provider& gmail = config->providers.at("gmail");
+  EXPECT_EQ(gmail.type, "smtp");
+  EXPECT_EQ(gmail.quota, 500);
+  EXPECT_EQ(gmail.quota_window, absl::Hours(12));
+  EXPECT_EQ(gmail.settings,
+            (std::map<std::string, std::string>{{"host", "smtp.gmail.com"}}));
+  EXPECT_EQ(config->providers.at("console").type, "console");
+  EXPECT_TRUE(config->providers.at("console").settings.empty());
   EXPECT_EQ(config->mail.from_address, "codes@example.com");
   EXPECT_EQ(config->mail.from_name, "Example Codes");
   EXPECT_EQ(config->mail.templates_dir, "/etc/authcode/templates");
@@ -300,7 +332,7 @@ timeout_seconds = 2.5
       {"host", "smtp.example.com"}, {"port", "587"},
       {"starttls", "true"},         {"verify", "false"},
       {"timeout_seconds", "2.5"},   {"odd key", "-3"}};
-  EXPECT_EQ(config->providers.at("smtp"), expected);
+  EXPECT_EQ(config->providers.at("smtp").settings, expected);
 }
 
 TEST_F(ConfigTest, RejectsNestedProviderValues) {
@@ -313,6 +345,9 @@ TEST_F(ConfigTest, RejectsNestedProviderValues) {
        "got an array"},
       {"[providers]\nsmtp = \"x\"\n",
        "providers.smtp: expected a table, got a string"},
+      {"[providers.gmail]\ntype = \"smtp\"\nlimits = { daily = 500 }\n",
+       "providers.gmail.limits: expected a string, integer, float or boolean, "
+       "got a table"},
   };
   for (const auto& [toml, message] : cases) {
     SCOPED_TRACE(toml);
@@ -328,6 +363,7 @@ TEST_F(ConfigTest, RejectsUnknownKeysWithTheirFullName) {
       {"[log.extra]\nx = 1\n", "log.extra: unknown key"},
       {"[database]\nurl_file = \"/run/secret\"\n",
        "database.url_file: unknown key"},
+      {"[delivery]\nprovider = \"smtp\"\n", "delivery.provider: unknown key"},
       {"[limits]\nissue = [{ window = \"1m\", limit = 1, burst = 2 }]\n",
        "limits.issue[0].burst: unknown key"},
   };
@@ -385,6 +421,10 @@ TEST_F(ConfigTest, RejectsNumbersOutOfRange) {
        "delivery.workers: must be between 1 and 64, got 65"},
       {"[delivery]\nmax_attempts = 0\n",
        "delivery.max_attempts: must be between 1 and 100, got 0"},
+      {"[delivery]\nbreaker_failures = 0\n",
+       "delivery.breaker_failures: must be between 1 and 1000, got 0"},
+      {"[delivery]\nbreaker_failures = 1001\n",
+       "delivery.breaker_failures: must be between 1 and 1000, got 1001"},
       {"[limits]\nmax_failures = 100001\n",
        "limits.max_failures: must be between 1 and 100000, got 100001"},
       {"[cleanup]\nbatch_size = -1\n",
@@ -403,11 +443,19 @@ length = 10
 ttl = "24h"
 [database]
 pool_size = 1
+[delivery]
+breaker_failures = 1000
 )toml");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->codes.length, 10);
   EXPECT_EQ(config->codes.ttl, absl::Hours(24));
   EXPECT_EQ(config->database.pool_size, 1);
+  EXPECT_EQ(config->delivery.breaker_failures, 1000);
+
+  const absl::StatusOr<Config> low =
+      LoadToml("[delivery]\nbreaker_failures = 1\n");
+  ASSERT_TRUE(low.ok()) << low.status();
+  EXPECT_EQ(low->delivery.breaker_failures, 1);
 }
 
 TEST_F(ConfigTest, RejectsDurationsOutOfRange) {
@@ -418,6 +466,10 @@ TEST_F(ConfigTest, RejectsDurationsOutOfRange) {
        "codes.ttl: must be between 10s and 24h, got 25h"},
       {"[delivery]\npoll_interval = \"0s\"\n",
        "delivery.poll_interval: must be positive, got 0"},
+      {"[delivery]\nbreaker_cooldown = \"0s\"\n",
+       "delivery.breaker_cooldown: must be positive, got 0"},
+      {"[delivery]\nbreaker_cooldown = \"-30s\"\n",
+       "delivery.breaker_cooldown: must be positive, got -30s"},
       {"[server]\nshutdown_grace = \"-1s\"\n",
        "server.shutdown_grace: must not be negative, got -1s"},
       {"[limits]\nlockout = \"inf\"\n",
@@ -469,6 +521,286 @@ TEST_F(ConfigTest, RejectsBackoffBaseAboveMax) {
             "(1m), got 10m");
 }
 
+TEST_F(ConfigTest, ReadsChainAndRoutes) {
+  const absl::StatusOr<Config> config = LoadToml(R"toml(
+[delivery]
+chain = ["ses", "gmail-2", "console"]
+
+[delivery.routes]
+password_reset = ["smtp"]
+sign-in = ["ses", "smtp_backup"]
+)toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->delivery.chain,
+            (std::vector<std::string>{"ses", "gmail-2", "console"}));
+  const std::map<std::string, std::vector<std::string>> routes = {
+      {"password_reset", {"smtp"}}, {"sign-in", {"ses", "smtp_backup"}}};
+  EXPECT_EQ(config->delivery.routes, routes);
+  // Chain names need no [providers.NAME] table.
+  EXPECT_TRUE(config->providers.empty());
+}
+
+TEST_F(ConfigTest, AcceptsNamesAtTheirLimits) {
+  const std::string longest = "a" + std::string(30, '0') + "z";
+  ASSERT_EQ(longest.size(), 32u);
+  const absl::StatusOr<Config> config =
+      LoadToml("[delivery]\nchain = [\"a\", \"" + longest + "\", \"b_-9\"]\n" +
+               "[delivery.routes]\n" + longest + " = [\"" + longest + "\"]\n" +
+               "[providers." + longest + "]\ntype = \"" + longest + "\"\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->delivery.chain,
+            (std::vector<std::string>{"a", longest, "b_-9"}));
+  EXPECT_EQ(config->delivery.routes.at(longest),
+            std::vector<std::string>{longest});
+  EXPECT_EQ(config->providers.at(longest).type, longest);
+}
+
+TEST_F(ConfigTest, RejectsBadChainsAndRoutes) {
+  const std::string too_long = std::string(33, 'a');
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"chain = []", "delivery.chain: must name at least one provider"},
+      {"chain = [\"smtp\", \"ses\", \"smtp\"]",
+       "delivery.chain: \"smtp\" appears twice"},
+      {"chain = [\"SMTP\"]",
+       "delivery.chain: name \"SMTP\" must match [a-z][a-z0-9_-]{0,31}"},
+      {"chain = [\"\"]",
+       "delivery.chain: name \"\" must match [a-z][a-z0-9_-]{0,31}"},
+      {"chain = [\"9smtp\"]", "delivery.chain: name \"9smtp\" must match"},
+      {"chain = [\"-smtp\"]", "delivery.chain: name \"-smtp\" must match"},
+      {"chain = [\"smtp main\"]",
+       "delivery.chain: name \"smtp main\" must match"},
+      {"chain = [\"" + too_long + "\"]",
+       "delivery.chain: name \"" + too_long + "\" must match"},
+      {"chain = [\"a\\nb\"]", "delivery.chain: name \"a\\nb\" must match"},
+      {"chain = \"smtp\"",
+       "delivery.chain: expected an array of strings, got a string"},
+      {"chain = [\"smtp\", 1]",
+       "delivery.chain[1]: expected a string, got an integer"},
+      {"routes = [\"smtp\"]",
+       "delivery.routes: expected a table, got an array"},
+      {"[delivery.routes]\npassword_reset = \"smtp\"",
+       "delivery.routes.password_reset: expected an array of strings, got a "
+       "string"},
+      {"[delivery.routes]\npassword_reset = [[\"smtp\"]]",
+       "delivery.routes.password_reset[0]: expected a string, got an array"},
+      {"[delivery.routes]\npassword_reset = []",
+       "delivery.routes.password_reset: must name at least one provider"},
+      {"[delivery.routes]\npassword_reset = [\"ses\", \"ses\"]",
+       "delivery.routes.password_reset: \"ses\" appears twice"},
+      {"[delivery.routes]\npassword_reset = [\"Ses\"]",
+       "delivery.routes.password_reset: name \"Ses\" must match "
+       "[a-z][a-z0-9_-]{0,31}"},
+      {"[delivery.routes]\nReset = [\"ses\"]",
+       "delivery.routes: purpose \"Reset\" must match [a-z][a-z0-9_-]{0,31}"},
+      {"[delivery.routes]\n\"a\\r\\nb\" = [\"ses\"]",
+       "delivery.routes: purpose \"a\\r\\nb\" must match"},
+      {"[delivery.routes]\n\"a\\nb\" = \"ses\"",
+       "delivery.routes: purpose \"a\\nb\" must match"},
+      {"[delivery.routes]\n" + too_long + " = [\"ses\"]",
+       "delivery.routes: purpose \"" + too_long + "\" must match"},
+  };
+  for (const auto& [toml, message] : cases) {
+    SCOPED_TRACE(toml);
+    const absl::StatusOr<Config> config = LoadToml("[delivery]\n" + toml);
+    EXPECT_THAT(ErrorOf(config), HasSubstr(message));
+    EXPECT_THAT(ErrorOf(config), Not(HasSubstr("\n")));
+    EXPECT_TRUE(absl::IsInvalidArgument(config.status()));
+  }
+}
+
+TEST_F(ConfigTest, ProviderVariableIsACommaSeparatedChain) {
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {"ses", {"ses"}},
+      {"ses,smtp", {"ses", "smtp"}},
+      {" ses , smtp\t,console ", {"ses", "smtp", "console"}},
+  };
+  for (const auto& [value, chain] : cases) {
+    SCOPED_TRACE(value);
+    Env env = SecretEnv();
+    env["AUTHCODE_PROVIDER"] = value;
+    const absl::StatusOr<Config> config =
+        LoadToml("[delivery]\nchain = [\"gmail\"]\n", env);
+    ASSERT_TRUE(config.ok()) << config.status();
+    EXPECT_EQ(config->delivery.chain, chain);
+  }
+}
+
+TEST_F(ConfigTest, ProviderVariableLeavesRoutesAlone) {
+  Env env = SecretEnv();
+  env["AUTHCODE_PROVIDER"] = "ses";
+  const absl::StatusOr<Config> config =
+      LoadToml("[delivery.routes]\npassword_reset = [\"smtp\"]\n", env);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(ChainFor(*config, "password_reset"),
+            std::vector<std::string>{"smtp"});
+  EXPECT_EQ(ChainFor(*config, "sign_in"), std::vector<std::string>{"ses"});
+}
+
+TEST_F(ConfigTest, RejectsBadProviderVariable) {
+  for (const std::string value : {"ses,,smtp", "ses,", ",ses", " ", " , "}) {
+    SCOPED_TRACE(value);
+    Env env = SecretEnv();
+    env["AUTHCODE_PROVIDER"] = value;
+    EXPECT_EQ(ErrorOf(LoadConfig("", env)),
+              "AUTHCODE_PROVIDER: expected provider names separated by "
+              "commas, such as \"ses,smtp\"; got \"" +
+                  value + "\"");
+  }
+
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"ses,smtp,ses",
+       "delivery.chain (from AUTHCODE_PROVIDER): \"ses\" appears twice"},
+      {"ses,SMTP",
+       "delivery.chain (from AUTHCODE_PROVIDER): name \"SMTP\" must match "
+       "[a-z][a-z0-9_-]{0,31}"},
+      {"ses;smtp",
+       "delivery.chain (from AUTHCODE_PROVIDER): name \"ses;smtp\" must "
+       "match"},
+  };
+  for (const auto& [value, message] : cases) {
+    SCOPED_TRACE(value);
+    Env env = SecretEnv();
+    env["AUTHCODE_PROVIDER"] = value;
+    EXPECT_THAT(ErrorOf(LoadConfig("", env)), HasSubstr(message));
+  }
+}
+
+TEST_F(ConfigTest, ReadsProviderInstances) {
+  const absl::StatusOr<Config> config = LoadToml(R"toml(
+[providers.gmail]
+type = "smtp"
+quota = 500
+quota_window = "24h"
+host = "smtp.gmail.com"
+port = 587
+
+[providers.gmail-2]
+type = "smtp"
+quota = 1000000000
+quota_window = "1h"
+
+[providers.ses]
+quota = 0
+region = "eu-west-1"
+)toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->providers.size(), 3u);
+
+  const Config::Provider& gmail = config->providers.at("gmail");
+  EXPECT_EQ(gmail.type, "smtp");
+  EXPECT_EQ(gmail.quota, 500);
+  EXPECT_EQ(gmail.quota_window, absl::Hours(24));
+  // The reserved keys are the loader's; the factory gets only the rest.
+  const std::map<std::string, std::string> gmail_settings = {
+      {"host", "smtp.gmail.com"}, {"port", "587"}};
+  EXPECT_EQ(gmail.settings, gmail_settings);
+
+  const Config::Provider& second = config->providers.at("gmail-2");
+  EXPECT_EQ(second.type, "smtp");
+  EXPECT_EQ(second.quota, 1000000000);
+  EXPECT_EQ(second.quota_window, absl::Hours(1));
+  EXPECT_TRUE(second.settings.empty());
+
+  const Config::Provider& ses = config->providers.at("ses");
+  EXPECT_EQ(ses.type, "ses");  // Defaults to the name.
+  EXPECT_EQ(ses.quota, 0);
+  EXPECT_EQ(ses.quota_window, absl::Hours(24));
+  EXPECT_EQ(ses.settings,
+            (std::map<std::string, std::string>{{"region", "eu-west-1"}}));
+}
+
+TEST_F(ConfigTest, RejectsBadProviderInstances) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"[providers.gmail]\ntype = \"SMTP\"\n",
+       "providers.gmail.type: must match [a-z][a-z0-9_]{0,31}, got \"SMTP\""},
+      {"[providers.gmail]\ntype = \"smtp-tls\"\n",
+       "providers.gmail.type: must match [a-z][a-z0-9_]{0,31}, got "
+       "\"smtp-tls\""},
+      {"[providers.gmail]\ntype = \"\"\n",
+       "providers.gmail.type: must match [a-z][a-z0-9_]{0,31}, got \"\""},
+      {"[providers.gmail]\ntype = \"" + std::string(33, 's') + "\"\n",
+       "providers.gmail.type: must match [a-z][a-z0-9_]{0,31}, got \"" +
+           std::string(33, 's') + "\""},
+      {"[providers.gmail]\ntype = 1\n",
+       "providers.gmail.type: expected a string, got an integer"},
+      {"[providers.gmail]\nquota = -1\n",
+       "providers.gmail.quota: must be between 0 and 1000000000, got -1"},
+      {"[providers.gmail]\nquota = 1000000001\n",
+       "providers.gmail.quota: must be between 0 and 1000000000, got "
+       "1000000001"},
+      {"[providers.gmail]\nquota = \"500\"\n",
+       "providers.gmail.quota: expected an integer, got a string"},
+      {"[providers.gmail]\nquota_window = \"0s\"\n",
+       "providers.gmail.quota_window: must be positive, got 0"},
+      {"[providers.gmail]\nquota_window = \"-24h\"\n",
+       "providers.gmail.quota_window: must be positive, got -24h"},
+      {"[providers.gmail]\nquota_window = 86400\n",
+       "providers.gmail.quota_window: expected a duration string such as "
+       "\"90s\", got an integer"},
+      {"[providers.Gmail]\n",
+       "providers: name \"Gmail\" must match [a-z][a-z0-9_-]{0,31}"},
+      {"[providers.\"gmail main\"]\n",
+       "providers: name \"gmail main\" must match [a-z][a-z0-9_-]{0,31}"},
+      {"[providers.2gmail]\n",
+       "providers: name \"2gmail\" must match [a-z][a-z0-9_-]{0,31}"},
+      {"[providers." + std::string(33, 'g') + "]\n",
+       "providers: name \"" + std::string(33, 'g') +
+           "\" must match [a-z][a-z0-9_-]{0,31}"},
+  };
+  for (const auto& [toml, message] : cases) {
+    SCOPED_TRACE(toml);
+    const absl::StatusOr<Config> config = LoadToml(toml);
+    EXPECT_EQ(ErrorOf(config), message);
+    EXPECT_TRUE(absl::IsInvalidArgument(config.status()));
+  }
+
+  EXPECT_THAT(ErrorOf(LoadToml("[providers.gmail]\nquota_window = \"1d\"\n")),
+              HasSubstr("providers.gmail.quota_window: cannot parse \"1d\""));
+}
+
+TEST_F(ConfigTest, ChainForPrefersTheRoute) {
+  Config config;
+  config.delivery.chain = {"ses", "console"};
+  config.delivery.routes["password_reset"] = {"smtp"};
+
+  EXPECT_EQ(ChainFor(config, "password_reset"),
+            std::vector<std::string>{"smtp"});
+  EXPECT_EQ(ChainFor(config, "sign_in"),
+            (std::vector<std::string>{"ses", "console"}));
+  EXPECT_EQ(ChainFor(config, ""), (std::vector<std::string>{"ses", "console"}));
+  // A reference into the config, not a copy.
+  EXPECT_EQ(&ChainFor(config, "sign_in"), &config.delivery.chain);
+  EXPECT_EQ(&ChainFor(config, "password_reset"),
+            &config.delivery.routes.at("password_reset"));
+
+  EXPECT_EQ(ChainFor(Config(), "anything"),
+            std::vector<std::string>{"console"});
+}
+
+TEST_F(ConfigTest, ProviderInstanceFallsBackToTheBareType) {
+  const absl::StatusOr<Config> config = LoadToml(R"toml(
+[delivery]
+chain = ["gmail", "ses"]
+[providers.gmail]
+type = "smtp"
+quota = 500
+host = "smtp.gmail.com"
+)toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+
+  const Config::Provider gmail = ProviderInstance(*config, "gmail");
+  EXPECT_EQ(gmail.type, "smtp");
+  EXPECT_EQ(gmail.quota, 500);
+  EXPECT_EQ(gmail.quota_window, absl::Hours(24));
+  EXPECT_EQ(gmail.settings.at("host"), "smtp.gmail.com");
+
+  const Config::Provider ses = ProviderInstance(*config, "ses");
+  EXPECT_EQ(ses.type, "ses");
+  EXPECT_EQ(ses.quota, 0);
+  EXPECT_EQ(ses.quota_window, absl::Hours(24));
+  EXPECT_TRUE(ses.settings.empty());
+}
+
 TEST_F(ConfigTest, RejectsBadNamesAndChoices) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"[log]\nlevel = \"verbose\"\n",
@@ -489,7 +821,6 @@ TEST_F(ConfigTest, RejectsBadNamesAndChoices) {
        "server.listen: must be host:port"},
       {"[server]\nlisten = \"localhost:http\"\n",
        "server.listen: must be host:port"},
-      {"[delivery]\nprovider = \"\"\n", "delivery.provider: must name"},
       {"[mail]\ndefault_locale = \"../../etc\"\n",
        "mail.default_locale: must be a language tag"},
   };
@@ -640,19 +971,20 @@ url = "postgresql://from-file/authcode"
 [hashing]
 keys_file = "hashing.keys"
 [delivery]
-provider = "smtp"
+chain = ["smtp"]
 [log]
 level = "debug"
 )toml";
   Env env = SecretEnv();
   env["AUTHCODE_LISTEN"] = "0.0.0.0:2222";
-  env["AUTHCODE_PROVIDER"] = "console";
+  env["AUTHCODE_PROVIDER"] = "ses,console";
   env["AUTHCODE_LOG_LEVEL"] = "warn";
 
   const absl::StatusOr<Config> config = LoadToml(toml, env);
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->server.listen, "0.0.0.0:2222");
-  EXPECT_EQ(config->delivery.provider, "console");
+  EXPECT_EQ(config->delivery.chain,
+            (std::vector<std::string>{"ses", "console"}));
   EXPECT_EQ(config->log.level, "warn");
   EXPECT_EQ(config->database.url, kDatabaseUrl);
   ASSERT_EQ(config->hashing_keys.size(), 1u);
@@ -663,7 +995,7 @@ level = "debug"
       LoadToml(toml, {{"AUTHCODE_OUTBOX_KEYS", OutboxRing()}});
   ASSERT_TRUE(file_only.ok()) << file_only.status();
   EXPECT_EQ(file_only->server.listen, "127.0.0.1:1111");
-  EXPECT_EQ(file_only->delivery.provider, "smtp");
+  EXPECT_EQ(file_only->delivery.chain, std::vector<std::string>{"smtp"});
   EXPECT_EQ(file_only->log.level, "debug");
   EXPECT_EQ(file_only->database.url, "postgresql://from-file/authcode");
   ASSERT_EQ(file_only->hashing_keys.size(), 1u);
@@ -738,7 +1070,8 @@ TEST_F(ConfigTest, ExampleConfigParsesAndDocumentsTheDefaults) {
   ASSERT_TRUE(config.ok()) << config.status();
   ExpectDefaults(*config);
   ASSERT_EQ(config->providers.count("console"), 1u);
-  EXPECT_TRUE(config->providers.at("console").empty());
+  EXPECT_EQ(config->providers.at("console").type, "console");
+  EXPECT_TRUE(config->providers.at("console").settings.empty());
 }
 
 TEST_F(ConfigTest, NoErrorMessageContainsASecret) {
@@ -764,6 +1097,9 @@ TEST_F(ConfigTest, NoErrorMessageContainsASecret) {
       "\"\npool_size = = 3\n"));
   failures.push_back(LoadToml(  // Syntax error on the URL's line.
       "[database]\nurl = " + std::string(kDatabaseUrl) + "\n"));
+  failures.push_back(LoadToml(  // A provider's password, bad quota beside it.
+      "[providers.gmail]\ntype = \"smtp\"\npassword = \"Db-Pa55word-Xq7\"\n"
+      "quota = -1\n"));
 
   const std::vector<std::pair<std::string, std::string>> bad_rings = {
       {"AUTHCODE_HASHING_KEYS", "h1:" + B64(short_secret)},

@@ -70,7 +70,8 @@ TEST_F(DeliveryWorkerTest, RetriesRetryableFailuresThenDelivers) {
   ASSERT_TRUE(s.Issue("ada@example.com", "login").ok());
 
   EXPECT_EQ(*s.server().worker().RunOnce(), 1);
-  EXPECT_EQ(JobState(), "queued attempts=1 payload=true error=421 busy");
+  EXPECT_EQ(JobState(),
+            "queued attempts=1 payload=true error=capture: 421 busy");
   // Backoff is at most backoff_max (50 ms in tests).
   absl::SleepFor(absl::Milliseconds(80));
   EXPECT_EQ(*s.server().worker().RunOnce(), 1);
@@ -103,7 +104,7 @@ TEST_F(DeliveryWorkerTest, GivesUpAfterMaxAttempts) {
   EXPECT_EQ(*s.server().worker().RunOnce(), 1);
   EXPECT_EQ(JobState(),
             "failed attempts=2 payload=false error=gave up after 2 "
-            "attempts: 421 busy");
+            "attempts: capture: 421 busy");
   absl::SleepFor(absl::Milliseconds(80));
   EXPECT_EQ(*s.server().worker().RunOnce(), 0);
 }
@@ -114,8 +115,7 @@ TEST_F(DeliveryWorkerTest, PermanentFailureIsNotRetried) {
   ASSERT_TRUE(s.Issue("ada@example.com", "login").ok());
   EXPECT_EQ(*s.server().worker().RunOnce(), 1);
   EXPECT_EQ(JobState(),
-            "failed attempts=1 payload=false error=550 no such "
-            "user");
+            "failed attempts=1 payload=false error=capture: 550 no such user");
   absl::SleepFor(absl::Milliseconds(80));
   EXPECT_EQ(*s.server().worker().RunOnce(), 0);
   EXPECT_EQ(s.provider().attempts().size(), 1u);

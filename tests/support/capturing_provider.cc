@@ -3,11 +3,19 @@
 #include <cctype>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace authcode::testing {
 
 providers::SendResult CapturingProvider::Send(
     const providers::Message& message) {
+  absl::Duration hang;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    hang = hang_;
+    hang_ = absl::ZeroDuration();
+  }
+  absl::SleepFor(hang);
   std::lock_guard<std::mutex> lock(mu_);
   attempts_.push_back(message);
   if (!script_.empty()) {
@@ -24,6 +32,11 @@ void CapturingProvider::FailNext(const providers::SendResult& result,
                                  int times) {
   std::lock_guard<std::mutex> lock(mu_);
   for (int i = 0; i < times; ++i) script_.push_back(result);
+}
+
+void CapturingProvider::HangNext(absl::Duration duration) {
+  std::lock_guard<std::mutex> lock(mu_);
+  hang_ = duration;
 }
 
 std::vector<providers::Message> CapturingProvider::attempts() const {

@@ -24,6 +24,9 @@ class CapturingProvider : public providers::Provider {
 
   // The next `times` sends return `result` (before anything queued later).
   void FailNext(const providers::SendResult& result, int times = 1);
+  // The next send takes `duration` before it succeeds, like a provider
+  // that stalls.
+  void HangNext(absl::Duration duration);
 
   // Every send attempt, successful or not, in order.
   std::vector<providers::Message> attempts() const;
@@ -43,6 +46,7 @@ class CapturingProvider : public providers::Provider {
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::deque<providers::SendResult> script_;
+  absl::Duration hang_;
   std::vector<providers::Message> attempts_;
   std::vector<providers::Message> sent_;
 };

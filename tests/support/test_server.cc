@@ -22,6 +22,7 @@ Config TestConfig(const std::string& database_url) {
   config.database.pool_size = 8;
   config.hashing_keys = {TestHashingKey()};
   config.outbox_keys = {TestOutboxKey()};
+  config.delivery.chain = {"capture"};
   config.delivery.poll_interval = absl::Milliseconds(50);
   config.delivery.backoff_base = absl::Milliseconds(10);
   config.delivery.backoff_max = absl::Milliseconds(50);
@@ -38,11 +39,18 @@ std::unique_ptr<TestServer> TestServer::Start(const Config& config,
                                               bool start_worker) {
   auto test = std::unique_ptr<TestServer>(new TestServer());
   test->config_ = config;
-  auto provider = std::make_unique<CapturingProvider>();
-  test->provider_ = provider.get();
   Server::Options options;
-  options.provider = std::move(provider);
   options.start_worker = start_worker;
+  std::vector<std::string> names = config.delivery.chain;
+  for (const auto& [purpose, chain] : config.delivery.routes) {
+    names.insert(names.end(), chain.begin(), chain.end());
+  }
+  for (const std::string& name : names) {
+    if (options.providers.count(name) > 0) continue;
+    auto provider = std::make_unique<CapturingProvider>();
+    test->providers_[name] = provider.get();
+    options.providers[name] = std::move(provider);
+  }
   absl::StatusOr<std::unique_ptr<Server>> server =
       Server::Start(config, std::move(options));
   if (!server.ok()) {
@@ -100,17 +108,18 @@ v1::VerifyCodeResponse TestServer::Verify(const std::string& recipient,
 
 std::string TestServer::IssueAndReceive(const std::string& recipient,
                                         const std::string& purpose) {
-  const size_t before = provider_->sent_count();
+  CapturingProvider& sink = provider();
+  const size_t before = sink.sent_count();
   grpc::Status status = Issue(recipient, purpose);
   if (!status.ok()) {
     ADD_FAILURE() << "IssueCode failed: " << status.error_message();
     return "";
   }
-  if (!provider_->WaitForSent(before + 1, absl::Seconds(10))) {
+  if (!sink.WaitForSent(before + 1, absl::Seconds(10))) {
     ADD_FAILURE() << "no mail was sent for " << recipient;
     return "";
   }
-  return provider_->LastCodeFor(recipient, config_.codes.length).value_or("");
+  return sink.LastCodeFor(recipient, config_.codes.length).value_or("");
 }
 
 namespace {

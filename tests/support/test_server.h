@@ -3,6 +3,7 @@
 #ifndef AUTHCODE_TESTS_SUPPORT_TEST_SERVER_H_
 #define AUTHCODE_TESTS_SUPPORT_TEST_SERVER_H_
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,14 +27,19 @@ Config TestConfig(const std::string& database_url);
 
 class TestServer {
  public:
-  // Starts the server or fails the current test (returns null).
+  // Starts the server or fails the current test (returns null). Every
+  // provider instance the config's chains name is a CapturingProvider;
+  // provider() is the one named "capture", provider(name) any of them.
   static std::unique_ptr<TestServer> Start(const Config& config,
                                            bool start_worker = true);
   ~TestServer();
 
   v1::AuthCodeService::Stub& stub() { return *stub_; }
   std::shared_ptr<grpc::Channel> channel() { return channel_; }
-  CapturingProvider& provider() { return *provider_; }
+  CapturingProvider& provider() { return *providers_.at("capture"); }
+  CapturingProvider& provider(const std::string& name) {
+    return *providers_.at(name);
+  }
   Server& server() { return *server_; }
   const Config& config() const { return config_; }
 
@@ -58,7 +64,7 @@ class TestServer {
   TestServer() = default;
 
   Config config_;
-  CapturingProvider* provider_ = nullptr;  // Owned by server_.
+  std::map<std::string, CapturingProvider*> providers_;  // Owned by server_.
   std::unique_ptr<Server> server_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::AuthCodeService::Stub> stub_;

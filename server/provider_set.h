@@ -1,0 +1,52 @@
+// The configured provider instances, each with its circuit breaker and
+// quota, and the chain of them to try for a purpose.
+//
+// Built once at start-up from Config::providers and the chains; every name
+// a chain uses must build, or start-up fails naming it.
+//
+// Thread safety: immutable after Create(), apart from each breaker's own
+// state; may be shared by all workers.
+#ifndef AUTHCODE_SERVER_PROVIDER_SET_H_
+#define AUTHCODE_SERVER_PROVIDER_SET_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "providers/provider.h"
+#include "server/circuit_breaker.h"
+#include "server/config.h"
+
+namespace authcode {
+
+struct ProviderEntry {
+  std::string name;  // As the chain names it, e.g. "gmail".
+  Config::Provider config;
+  std::unique_ptr<providers::Provider> provider;
+  std::unique_ptr<CircuitBreaker> breaker;
+};
+
+class ProviderSet {
+ public:
+  // Builds every instance a chain names. Instances in `overrides` (tests)
+  // are used as they are instead of being built from config.
+  static absl::StatusOr<std::unique_ptr<ProviderSet>> Create(
+      const Config& config,
+      std::map<std::string, std::unique_ptr<providers::Provider>> overrides =
+          {});
+
+  // The instances to try for `purpose`, in order.
+  std::vector<ProviderEntry*> ChainFor(const std::string& purpose) const;
+
+ private:
+  ProviderSet() = default;
+
+  const Config* config_ = nullptr;
+  std::map<std::string, std::unique_ptr<ProviderEntry>> instances_;
+};
+
+}  // namespace authcode
+
+#endif  // AUTHCODE_SERVER_PROVIDER_SET_H_

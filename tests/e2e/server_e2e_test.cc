@@ -4,16 +4,9 @@
 //
 // This binary links no server code, only generated stubs, so it also
 // proves the API is usable from a plain client.
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <chrono>
-#include <mutex>
-#include <regex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -24,114 +17,17 @@
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/e2e/process.h"
 #include "tests/support/test_database.h"
 
 namespace authcode {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::KeyRing;
 using ::testing::Not;
+using testing::Process;
 using testing::TestDatabase;
-
-// A child process with its stdout and stderr collected in the background.
-class Process {
- public:
-  Process(const std::vector<std::string>& args,
-          const std::vector<std::string>& env) {
-    int out[2], err[2];
-    EXPECT_EQ(pipe(out), 0);
-    EXPECT_EQ(pipe(err), 0);
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out[1], 1);
-      dup2(err[1], 2);
-      close(out[0]);
-      close(err[0]);
-      std::vector<char*> argv, envp;
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
-      envp.push_back(nullptr);
-      execve(argv[0], argv.data(), envp.data());
-      _exit(127);
-    }
-    close(out[1]);
-    close(err[1]);
-    readers_.emplace_back([this, fd = out[0]] { Drain(fd, stdout_); });
-    readers_.emplace_back([this, fd = err[0]] { Drain(fd, stderr_); });
-  }
-
-  ~Process() {
-    if (pid_ > 0 && !exited_) {
-      kill(pid_, SIGKILL);
-      Wait();
-    }
-  }
-
-  // Waits for the exit status (or -1 past the timeout).
-  int Wait(std::chrono::seconds timeout = std::chrono::seconds(30)) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    int status = 0;
-    while (waitpid(pid_, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) return -1;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    exited_ = true;
-    for (std::thread& t : readers_) t.join();
-    readers_.clear();
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
-  void Signal(int sig) { kill(pid_, sig); }
-
-  std::string out() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return stdout_;
-  }
-  std::string err() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return stderr_;
-  }
-
-  // Waits until `pattern` matches stdout or stderr; returns the first
-  // capture group.
-  std::string WaitFor(bool on_stdout, const std::string& pattern,
-                      std::chrono::seconds timeout = std::chrono::seconds(20)) {
-    const std::regex re(pattern);
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      std::smatch m;
-      const std::string text = on_stdout ? out() : err();
-      if (std::regex_search(text, m, re)) return m.size() > 1 ? m[1] : m[0];
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    ADD_FAILURE() << "timed out waiting for /" << pattern << "/\nstdout:\n"
-                  << out() << "\nstderr:\n"
-                  << err();
-    return "";
-  }
-
- private:
-  void Drain(int fd, std::string& into) {
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0) {
-      std::lock_guard<std::mutex> lock(mu_);
-      into.append(buf, n);
-    }
-    close(fd);
-  }
-
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  std::mutex mu_;
-  std::string stdout_, stderr_;
-  std::vector<std::thread> readers_;
-};
-
-std::string KeyRing(const std::string& id, char fill) {
-  return absl::StrCat(id, ":", absl::Base64Escape(std::string(32, fill)));
-}
 
 class ServerE2eTest : public ::testing::Test {
  protected:
@@ -172,8 +68,7 @@ TEST_F(ServerE2eTest, MigrateAppliesTheSchemaAndExits) {
 
 TEST_F(ServerE2eTest, ServesHealthReflectionAndARoundTrip) {
   Process server({AUTHCODE_BINARY}, env_);
-  const std::string port =
-      server.WaitFor(false, "event=server.started .*port=([0-9]+)");
+  const std::string port = testing::WaitForPort(server);
   ASSERT_FALSE(port.empty());
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
                                      grpc::InsecureChannelCredentials());

@@ -425,6 +425,19 @@ TEST_F(DeliveryTest, TwoServersDeliverAThousandJobsExactlyOnce) {
             "1000");
 }
 
+TEST_F(DeliveryTest, JobQueuedOnOneServerWakesAWorkerOnAnother) {
+  Config config = BaseConfig();
+  // Polling alone would take 30 s; only a notification is this fast.
+  config.delivery.poll_interval = absl::Seconds(30);
+  auto issuer = Start(config, /*start_worker=*/false);
+  auto sender = Start(config);
+  absl::SleepFor(absl::Milliseconds(300));  // Past the first poll.
+  const absl::Time start = absl::Now();
+  IssueId(*issuer, "ada@example.com");
+  ASSERT_TRUE(sender->provider().WaitForSent(1, absl::Seconds(5)));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+}
+
 TEST_F(DeliveryTest, ShutdownUnderLoadCompletesInFlightRpcs) {
   Config config = BaseConfig();
   config.server.shutdown_grace = absl::Seconds(5);

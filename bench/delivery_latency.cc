@@ -50,7 +50,7 @@ using Millis = std::chrono::duration<double, std::milli>;
 constexpr double kTargetP50Ms = 20;
 constexpr double kTargetP99Ms = 100;
 // Callers per gRPC channel; each channel is its own TCP connection, so
-// one HTTP/2 connection's flow control does not shape the whole load.
+// the load does not all queue on one HTTP/2 connection.
 constexpr int kCallersPerChannel = 16;
 // How long to wait, after the load, for the last mails to go out.
 constexpr auto kDrainTimeout = std::chrono::seconds(30);
@@ -84,6 +84,14 @@ class ProbeProvider : public providers::Provider {
     return it->second;
   }
 
+  // When each delivery, warm-up ones included, first reached the probe.
+  std::vector<Clock::time_point> SendTimes() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<Clock::time_point> times;
+    for (const auto& [id, at] : sent_at_) times.push_back(at);
+    return times;
+  }
+
  private:
   mutable std::mutex mu_;
   std::unordered_map<std::string, Clock::time_point> sent_at_;
@@ -106,6 +114,12 @@ struct CallerResult {
 struct Window {
   Clock::time_point measure_from;
   Clock::time_point stop_at;
+};
+
+struct DatabaseCounters {
+  bool ok = false;  // False when the statistics could not be read.
+  long long commits = 0;
+  long long wal_syncs = 0;
 };
 
 // `url` pointed at database `name` instead of the one it names. libpq
@@ -147,14 +161,21 @@ class ScratchDatabase {
 
   // Commits in this database and WAL fsyncs in the whole cluster so far.
   // PostgreSQL publishes a backend's counts about once a second, so a
-  // difference over a run of many seconds is close but not exact.
-  std::pair<long long, long long> CommitsAndWalSyncs() {
-    pqxx::nontransaction tx(admin_);
-    tx.exec("SELECT pg_stat_clear_snapshot()");
-    const pqxx::row row = tx.exec1(
-        "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = " +
-        tx.quote(name_) + "), (SELECT wal_sync FROM pg_stat_wal)");
-    return {row[0].as<long long>(), row[1].as<long long>()};
+  // difference over a run of many seconds is close but not exact. They
+  // only explain the figures, so failing to read them is no error.
+  DatabaseCounters Counters() {
+    try {
+      pqxx::nontransaction tx(admin_);
+      tx.exec("SELECT pg_stat_clear_snapshot()");
+      const pqxx::row row = tx.exec1(
+          "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = " +
+          tx.quote(name_) + "), (SELECT wal_sync FROM pg_stat_wal)");
+      return {true, row[0].as<long long>(), row[1].as<long long>()};
+    } catch (const std::exception& e) {
+      std::cerr << "delivery_latency: no database statistics: " << e.what()
+                << "\n";
+      return {};
+    }
   }
 
  private:
@@ -297,10 +318,9 @@ std::vector<double> DeliveryLatencies(const ProbeProvider& probe,
   return latencies;
 }
 
-// Prints the percentiles and the verdict. The p50 of each quarter of the
-// run shows whether delivery kept pace: a queue that grows makes the
-// later quarters slower.
-void PrintDeliveryLatency(std::vector<double> latencies, size_t undelivered) {
+// The median of each quarter of the run, in issue order: if delivery
+// falls behind, its queue grows and the later quarters are slower.
+void PrintQuarters(const std::vector<double>& latencies) {
   std::cout << "delivery p50 by quarter of the run:";
   const size_t quarter = latencies.size() / 4;
   for (size_t q = 0; q < 4 && quarter > 0; ++q) {
@@ -310,27 +330,58 @@ void PrintDeliveryLatency(std::vector<double> latencies, size_t undelivered) {
     std::cout << " " << Ms(Percentile(part, 0.5));
   }
   std::cout << "\n";
+}
 
+// Prints the percentiles and the verdict. A mail can reach the provider
+// before IssueCode's answer reaches the caller (the job is committed
+// before the answer is sent); those count as negative latencies.
+void PrintDeliveryLatency(const std::vector<double>& latencies,
+                          size_t undelivered) {
   const long early = std::count_if(latencies.begin(), latencies.end(),
                                    [](double ms) { return ms < 0; });
-  std::sort(latencies.begin(), latencies.end());
-  const double p50 = Percentile(latencies, 0.5);
-  const double p99 = Percentile(latencies, 0.99);
+  std::vector<double> sorted = latencies;
+  std::sort(sorted.begin(), sorted.end());
+  const double p50 = Percentile(sorted, 0.5);
+  const double p99 = Percentile(sorted, 0.99);
   std::cout << "delivery:   p50 " << Ms(p50) << ", p90 "
-            << Ms(Percentile(latencies, 0.9)) << ", p99 " << Ms(p99) << ", max "
-            << Ms(Percentile(latencies, 1.0)) << "; " << undelivered
+            << Ms(Percentile(sorted, 0.9)) << ", p99 " << Ms(p99) << ", max "
+            << Ms(Percentile(sorted, 1.0)) << "; " << undelivered
             << " undelivered, " << early
             << " sent before IssueCode had returned\n";
+  PrintQuarters(latencies);
   std::cout << Verdict("target p50", p50, kTargetP50Ms) << "\n"
             << Verdict("target p99", p99, kTargetP99Ms) << "\n";
 }
 
-void PrintDatabaseRates(std::pair<long long, long long> before,
-                        std::pair<long long, long long> after, double seconds) {
+// How fast the provider was called while callers were issuing, against
+// how fast it was called once they stopped: a worker starved during the
+// load shows as a low first figure and a long drain.
+void PrintDeliveryRate(const ProbeProvider& probe, const Window& window) {
+  long during = 0;
+  long after = 0;
+  Clock::time_point last = window.stop_at;
+  for (Clock::time_point at : probe.SendTimes()) {
+    if (at >= window.measure_from && at < window.stop_at) ++during;
+    if (at >= window.stop_at) ++after;
+    last = std::max(last, at);
+  }
+  const double load_s =
+      std::chrono::duration<double>(window.stop_at - window.measure_from)
+          .count();
+  const double drain_s =
+      std::chrono::duration<double>(last - window.stop_at).count();
+  std::cout << "provider:   " << static_cast<long>(during / load_s)
+            << " calls/s during the load; then " << after << " more in "
+            << Ms(drain_s * 1000) << " after it\n";
+}
+
+void PrintDatabaseRates(const DatabaseCounters& before,
+                        const DatabaseCounters& after, double seconds) {
+  if (!before.ok || !after.ok) return;
   std::cout << "database:   "
-            << static_cast<long>((after.first - before.first) / seconds)
+            << static_cast<long>((after.commits - before.commits) / seconds)
             << " commits/s, "
-            << static_cast<long>((after.second - before.second) / seconds)
+            << static_cast<long>((after.wal_syncs - before.wal_syncs) / seconds)
             << " WAL fsyncs/s (load window, approximate)\n";
 }
 
@@ -347,6 +398,28 @@ void AddFlags(CLI::App& app, Flags& flags) {
       ->check(CLI::Range(1, 256));
 }
 
+// The server under test, with a ProbeProvider as its only provider; sets
+// *probe to it (the server owns it).
+absl::StatusOr<std::unique_ptr<Server>> StartServer(
+    const Config& config, const ProbeProvider** probe) {
+  auto owned = std::make_unique<ProbeProvider>();
+  *probe = owned.get();
+  Server::Options options;
+  options.providers["probe"] = std::move(owned);
+  return Server::Start(config, std::move(options));
+}
+
+// All callers' results as one.
+CallerResult Merge(std::vector<CallerResult> results) {
+  CallerResult all;
+  for (CallerResult& r : results) {
+    all.issued.insert(all.issued.end(), r.issued.begin(), r.issued.end());
+    if (all.first_error.empty()) all.first_error = r.first_error;
+    all.failed += r.failed;
+  }
+  return all;
+}
+
 // Sets everything up, runs the load, drains and reports. Returns the exit
 // status.
 int Run(const Flags& flags, const std::string& admin_url) {
@@ -356,12 +429,8 @@ int Run(const Flags& flags, const std::string& admin_url) {
     std::cerr << "delivery_latency: " << s.message() << "\n";
     return 1;
   }
-  auto probe_owned = std::make_unique<ProbeProvider>();
-  const ProbeProvider& probe = *probe_owned;
-  Server::Options options;
-  options.providers["probe"] = std::move(probe_owned);
-  absl::StatusOr<std::unique_ptr<Server>> server =
-      Server::Start(config, std::move(options));
+  const ProbeProvider* probe = nullptr;
+  absl::StatusOr<std::unique_ptr<Server>> server = StartServer(config, &probe);
   if (!server.ok()) {
     std::cerr << "delivery_latency: server did not start: "
               << server.status().message() << "\n";
@@ -376,34 +445,25 @@ int Run(const Flags& flags, const std::string& admin_url) {
   const Window window{
       begin + std::chrono::seconds(flags.warmup),
       begin + std::chrono::seconds(flags.warmup + flags.seconds)};
-  std::vector<CallerResult> results;
-  std::pair<long long, long long> db_before, db_after;
-  std::thread stats([&] {
+  DatabaseCounters db_before, db_after;
+  std::thread sampler([&] {
     std::this_thread::sleep_until(window.measure_from);
-    db_before = database.CommitsAndWalSyncs();
+    db_before = database.Counters();
     std::this_thread::sleep_until(window.stop_at);
-    db_after = database.CommitsAndWalSyncs();
+    db_after = database.Counters();
   });
-  results = RunLoad((*server)->port(), flags.callers, window);
-  stats.join();
+  CallerResult load = Merge(RunLoad((*server)->port(), flags.callers, window));
+  sampler.join();
+  const size_t undelivered = WaitForDeliveries(*probe, load.issued);
 
-  std::vector<Issued> issued;
-  int failed = 0;
-  std::string first_error;
-  for (CallerResult& r : results) {
-    issued.insert(issued.end(), r.issued.begin(), r.issued.end());
-    if (failed == 0) first_error = r.first_error;
-    failed += r.failed;
-  }
-  const size_t undelivered = WaitForDeliveries(probe, issued);
-
-  PrintRpcLatency(issued, flags.seconds, failed);
-  PrintDeliveryLatency(DeliveryLatencies(probe, issued), undelivered);
+  PrintRpcLatency(load.issued, flags.seconds, load.failed);
+  PrintDeliveryLatency(DeliveryLatencies(*probe, load.issued), undelivered);
+  PrintDeliveryRate(*probe, window);
   PrintDatabaseRates(db_before, db_after, flags.seconds);
   (*server)->Shutdown();
-  if (failed > 0) {
-    std::cerr << "delivery_latency: " << failed
-              << " IssueCode calls failed, the first with: " << first_error
+  if (load.failed > 0) {
+    std::cerr << "delivery_latency: " << load.failed
+              << " IssueCode calls failed, the first with: " << load.first_error
               << "\n";
     return 1;
   }

@@ -46,7 +46,9 @@ struct Config {
     // libpq connection string or URI. Secret: also AUTHCODE_DATABASE_URL or
     // AUTHCODE_DATABASE_URL_FILE. Required.
     std::string url;
-    int pool_size = 8;  // 1..256
+    // Connections for RPCs, 1..256. Delivery and clean-up have
+    // delivery.workers + 1 more of their own.
+    int pool_size = 8;
   } database;
 
   struct Codes {
@@ -87,7 +89,7 @@ struct Config {
     // Per-purpose chains, e.g. password_reset = ["smtp"]; purposes not
     // listed use `chain`. Keys are purpose slugs.
     std::map<std::string, std::vector<std::string>> routes;
-    int workers = 2;  // 1..64
+    int workers = 4;  // 1..64
     // How often an idle worker looks for due jobs when no notification
     // woke it (retries that come due, jobs queued by other replicas whose
     // notification was missed).

@@ -45,7 +45,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Config config,
   const Config& cfg = server->config_;
 
   ASSIGN_OR_RETURN(server->store_,
-                   Store::Connect(cfg.database.url, cfg.database.pool_size));
+                   Store::Connect(cfg.database.url, cfg.database.pool_size,
+                                  cfg.delivery.workers + 1));
   RETURN_IF_ERROR(server->store_->Migrate());
   server->hasher_ = std::make_unique<CodeHasher>(cfg.hashing_keys);
   server->outbox_ = std::make_unique<SecretBox>(cfg.outbox_keys);

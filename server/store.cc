@@ -232,18 +232,20 @@ class Store::Pool {
   int open_ = 0;  // Idle plus borrowed.
 };
 
-absl::StatusOr<std::unique_ptr<Store>> Store::Connect(const std::string& url,
-                                                      int pool_size) {
+absl::StatusOr<std::unique_ptr<Store>> Store::Connect(
+    const std::string& url, int pool_size, int background_pool_size) {
   // libpq waits forever for an unreachable host unless told otherwise.
   setenv("PGCONNECT_TIMEOUT", "5", /*overwrite=*/0);
-  auto store =
-      std::unique_ptr<Store>(new Store(std::make_unique<Pool>(url, pool_size)));
+  auto store = std::unique_ptr<Store>(
+      new Store(std::make_unique<Pool>(url, pool_size),
+                std::make_unique<Pool>(url, background_pool_size)));
   absl::Status status = store->Ping();
   if (!status.ok()) return status;
   return store;
 }
 
-Store::Store(std::unique_ptr<Pool> pool) : pool_(std::move(pool)) {}
+Store::Store(std::unique_ptr<Pool> pool, std::unique_ptr<Pool> background)
+    : pool_(std::move(pool)), background_(std::move(background)) {}
 Store::~Store() = default;
 
 absl::Status Store::Ping() {
@@ -372,7 +374,7 @@ absl::StatusOr<VerifyResult> Store::Verify(const VerifyParams& p) {
 absl::StatusOr<std::vector<ClaimedJob>> Store::ClaimJobs(int limit,
                                                          absl::Duration lease) {
   std::vector<ClaimedJob> jobs;
-  absl::Status status = pool_->Run("claim", [&](pqxx::connection& c) {
+  absl::Status status = background_->Run("claim", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     for (const auto& row : tx.exec_prepared("claim", limit, Interval(lease))) {
       ClaimedJob job;
@@ -399,7 +401,7 @@ absl::StatusOr<bool> Store::FinishJob(const ClaimedJob& job,
                                            "release"};
   const char* kind = kKinds[static_cast<int>(outcome.kind)];
   bool finished = false;
-  absl::Status status = pool_->Run("finish", [&](pqxx::connection& c) {
+  absl::Status status = background_->Run("finish", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     finished = tx.exec_prepared1("finish", job.id, job.attempt, kind,
                                  outcome.provider, outcome.message_id,
@@ -414,7 +416,7 @@ absl::StatusOr<CleanupCounts> Store::Cleanup(
     absl::Duration keep_expired, absl::Duration longest_window,
     absl::Duration forget_failures_after, int batch_size) {
   CleanupCounts counts;
-  absl::Status status = pool_->Run("cleanup", [&](pqxx::connection& c) {
+  absl::Status status = background_->Run("cleanup", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     const pqxx::row row = tx.exec_prepared1(
         "cleanup", Interval(keep_expired), Interval(longest_window),
@@ -431,12 +433,13 @@ absl::StatusOr<CleanupCounts> Store::Cleanup(
 absl::StatusOr<bool> Store::TakeQuota(const std::string& provider,
                                       absl::Duration window, long long limit) {
   bool taken = false;
-  absl::Status status = pool_->Run("take_quota", [&](pqxx::connection& c) {
-    pqxx::nontransaction tx(c);
-    taken =
-        tx.exec_prepared1("take_quota", provider, Interval(window), limit)[0]
-            .as<bool>();
-  });
+  absl::Status status =
+      background_->Run("take_quota", [&](pqxx::connection& c) {
+        pqxx::nontransaction tx(c);
+        taken = tx.exec_prepared1("take_quota", provider, Interval(window),
+                                  limit)[0]
+                    .as<bool>();
+      });
   if (!status.ok()) return status;
   return taken;
 }

@@ -133,10 +133,13 @@ class JobListener {
 
 class Store {
  public:
-  // Opens `pool_size` connections lazily; Connect() itself opens one to
-  // fail fast on a bad URL or an unreachable server.
-  static absl::StatusOr<std::unique_ptr<Store>> Connect(const std::string& url,
-                                                        int pool_size);
+  // Opens up to `pool_size` connections for RPCs and, apart from them, up
+  // to `background_pool_size` for delivery and clean-up, so that workers
+  // never queue behind a burst of RPCs for a connection. Connections open
+  // lazily; Connect() opens one to fail fast on a bad URL or an
+  // unreachable server.
+  static absl::StatusOr<std::unique_ptr<Store>> Connect(
+      const std::string& url, int pool_size, int background_pool_size = 1);
   ~Store();
 
   Store(const Store&) = delete;
@@ -180,9 +183,10 @@ class Store {
 
  private:
   class Pool;
-  explicit Store(std::unique_ptr<Pool> pool);
+  Store(std::unique_ptr<Pool> pool, std::unique_ptr<Pool> background);
 
-  std::unique_ptr<Pool> pool_;
+  std::unique_ptr<Pool> pool_;        // RPCs.
+  std::unique_ptr<Pool> background_;  // Delivery and clean-up.
 };
 
 }  // namespace authcode

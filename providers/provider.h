@@ -85,6 +85,12 @@ class Provider {
   virtual std::string_view name() const = 0;
 
   virtual SendResult Send(const Message& message) = 0;
+
+  // Domains this provider signs or authenticates mail as, such as a DKIM
+  // d= or the domain of an SMTP login; empty when it has none. The server
+  // warns at start-up when the From domain does not align with them, since
+  // such mail fails DMARC.
+  virtual std::vector<std::string> IdentityDomains() const { return {}; }
 };
 
 }  // namespace authcode::providers

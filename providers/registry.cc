@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "providers/console/console_provider.h"
 #include "providers/maildir/maildir_provider.h"
+#include "providers/smtp/smtp_provider.h"
 
 namespace authcode::providers {
 namespace {
@@ -113,6 +114,7 @@ std::vector<std::string> ProviderRegistry::Names() const {
 void RegisterBuiltinProviders(ProviderRegistry& registry) {
   RegisterConsoleProvider(registry);
   RegisterMaildirProvider(registry);
+  RegisterSmtpProvider(registry);
 }
 
 }  // namespace authcode::providers

@@ -13,6 +13,8 @@ packages=(
   nlohmann-json3-dev libspdlog-dev libkainjow-mustache-dev
   libtomlplusplus-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev openssl
+  python3 python3-aiosmtpd python3-cryptography python3-dkim
 )
 
 missing=()

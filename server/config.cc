@@ -711,17 +711,25 @@ absl::Status CheckFromAddress(const std::string& address) {
   bool ok = true;
   for (const char c : address) {
     const auto byte = static_cast<unsigned char>(c);
-    if (byte <= 0x20 || byte == 0x7f || c == '<' || c == '>' || c == ',') {
+    if (byte <= 0x20 || byte == 0x7f ||
+        absl::string_view("<>,;:\"()[]\\").find(c) != absl::string_view::npos) {
       ok = false;
     }
   }
+  // Dot-atoms on both sides (RFC 5322), as the MIME builder requires.
+  const auto dot_atom = [](absl::string_view part) {
+    return !part.empty() && part.front() != '.' && part.back() != '.' &&
+           part.find("..") == absl::string_view::npos;
+  };
   const size_t at = address.find('@');
-  if (!ok || at == std::string::npos || at == 0 || at + 1 == address.size() ||
-      address.find('@', at + 1) != std::string::npos) {
+  if (!ok || at == std::string::npos ||
+      address.find('@', at + 1) != std::string::npos ||
+      !dot_atom(absl::string_view(address).substr(0, at)) ||
+      !dot_atom(absl::string_view(address).substr(at + 1))) {
     return Invalid("mail.from_address",
                    absl::StrCat("must be a plain address such as "
-                                "no-reply@example.com (no spaces, angle "
-                                "brackets or line breaks), got ",
+                                "no-reply@example.com (no spaces, quotes, "
+                                "brackets, line breaks or stray dots), got ",
                                 Quote(address)));
   }
   return absl::OkStatus();

@@ -3,6 +3,8 @@
 #include <set>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "providers/registry.h"
 
@@ -52,6 +54,38 @@ std::vector<ProviderEntry*> ProviderSet::ChainFor(
     chain.push_back(instances_.at(name).get());
   }
   return chain;
+}
+
+namespace {
+
+// Whether `a` and `b` align under DMARC's relaxed mode, approximated
+// without the public suffix list: equal, or one a subdomain of the other.
+bool Aligned(absl::string_view a, absl::string_view b) {
+  const std::string x = absl::AsciiStrToLower(a);
+  const std::string y = absl::AsciiStrToLower(b);
+  const auto under = [](const std::string& sub, const std::string& parent) {
+    return sub.size() > parent.size() &&
+           absl::EndsWith(sub, absl::StrCat(".", parent));
+  };
+  return x == y || under(x, y) || under(y, x);
+}
+
+}  // namespace
+
+std::vector<std::string> ProviderSet::MisalignedIdentities(
+    const std::string& from_address) const {
+  const size_t at = from_address.rfind('@');
+  const std::string from_domain =
+      at == std::string::npos ? from_address : from_address.substr(at + 1);
+  std::vector<std::string> misaligned;
+  for (const auto& [name, entry] : instances_) {
+    for (const std::string& domain : entry->provider->IdentityDomains()) {
+      if (!Aligned(from_domain, domain)) {
+        misaligned.push_back(absl::StrCat(name, ": ", domain));
+      }
+    }
+  }
+  return misaligned;
 }
 
 }  // namespace authcode

@@ -40,6 +40,15 @@ class ProviderSet {
   // The instances to try for `purpose`, in order.
   std::vector<ProviderEntry*> ChainFor(const std::string& purpose) const;
 
+  // "instance: domain" for every identity domain of an instance that does
+  // not align with `from_address`'s domain: not the same domain, nor one a
+  // subdomain of the other. Without the public suffix list, sibling
+  // subdomains (mail.example.com, auth.example.com) count as misaligned,
+  // though DMARC's relaxed mode accepts them: a warning too many, never
+  // one too few.
+  std::vector<std::string> MisalignedIdentities(
+      const std::string& from_address) const;
+
  private:
   ProviderSet() = default;
 

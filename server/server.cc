@@ -53,6 +53,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Config config,
   ASSIGN_OR_RETURN(server->composer_, Composer::Create(cfg.mail));
   ASSIGN_OR_RETURN(server->providers_,
                    ProviderSet::Create(cfg, std::move(options.providers)));
+  for (const std::string& identity :
+       server->providers_->MisalignedIdentities(cfg.mail.from_address)) {
+    log::Warn("mail.misaligned",
+              {{"from", cfg.mail.from_address},
+               {"provider_identity", identity},
+               {"note",
+                "mail whose From domain does not align with the "
+                "DKIM or login domain fails DMARC and lands in spam"}});
+  }
   server->worker_ = std::make_unique<DeliveryWorker>(
       &cfg, server->store_.get(), server->outbox_.get(),
       server->composer_.get(), server->providers_.get(), options.random);

@@ -4,7 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -15,47 +14,23 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "absl/time/civil_time.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "providers/message/mime.h"
 #include "server/log.h"
 
 namespace authcode::providers {
 namespace {
 
 constexpr char kName[] = "maildir";
-constexpr char kEncodedWordStart[] = "=?UTF-8?B?";
-constexpr char kEncodedWordEnd[] = "?=";
-// 39 bytes make 52 base64 characters: with its markers an encoded word is
-// 64 characters, so "Subject: " and the first word still fit in 78.
-constexpr size_t kEncodedWordBytes = 39;
-// Longer plain subjects go out as encoded words, which fold safely, so no
-// header line nears the limit of 998.
-constexpr size_t kMaxPlainHeaderValue = 900;
-constexpr size_t kBase64LineLength = 76;
 constexpr size_t kMaxNamePart = 64;
 constexpr int kMaxNameAttempts = 16;
 
-// Headers this provider writes itself; an extra header of the same name
-// would make a second From or a Content-Type that breaks the MIME structure.
-constexpr const char* kOwnHeaders[] = {"from",
-                                       "to",
-                                       "subject",
-                                       "date",
-                                       "message-id",
-                                       "mime-version",
-                                       "content-type",
-                                       "content-transfer-encoding",
-                                       "x-authcode-delivery-id"};
-
-// Debian's Abseil has its own string_view, not std::string_view.
-absl::string_view ToAbsl(std::string_view value) {
-  return absl::string_view(value.data(), value.size());
-}
+// The header this provider adds to the Message's own extra headers.
+constexpr char kDeliveryIdHeader[] = "X-Authcode-Delivery-Id";
 
 // "No space left on device (ENOSPC)".
 std::string ErrnoText(int err) {
@@ -85,189 +60,6 @@ std::string LocalHostName() {
     return "localhost";
   }
   return SanitizeForFileName(buffer, kMaxNamePart);
-}
-
-// --- Headers -------------------------------------------------------------
-
-bool HasLineBreak(std::string_view value) {
-  return value.find_first_of("\r\n") != std::string_view::npos;
-}
-
-bool IsFieldName(std::string_view name) {
-  if (name.empty()) return false;
-  for (char c : name) {
-    if (c < 33 || c > 126 || c == ':') return false;
-  }
-  return true;
-}
-
-// Header names appear in errors: escaped, so an injected line break shows
-// as \r\n, and cut, so an error stays one short line.
-std::string QuotedName(std::string_view name) {
-  return absl::StrCat("\"", absl::CHexEscape(ToAbsl(name.substr(0, 64))), "\"");
-}
-
-// The first reason the message's headers cannot be written safely, or "".
-std::string FindHeaderProblem(const Message& message) {
-  const std::pair<const char*, const std::string*> own[] = {
-      {"From (address)", &message.from_address},
-      {"From (display name)", &message.from_name},
-      {"To", &message.to_address},
-      {"Subject", &message.subject},
-      {"X-Authcode-Delivery-Id", &message.delivery_id}};
-  for (const auto& [header, value] : own) {
-    if (HasLineBreak(*value)) {
-      return absl::StrCat("the ", header, " header holds a CR or LF");
-    }
-  }
-
-  for (const auto& [name, value] : message.headers) {
-    if (!IsFieldName(name)) {
-      return absl::StrCat("extra header ", QuotedName(name),
-                          " is not a valid header name");
-    }
-    if (HasLineBreak(value)) {
-      return absl::StrCat("extra header ", QuotedName(name),
-                          " holds a CR or LF");
-    }
-    for (const char* reserved : kOwnHeaders) {
-      if (absl::EqualsIgnoreCase(name, reserved)) {
-        return absl::StrCat("extra header ", QuotedName(name),
-                            " would duplicate a header the provider writes");
-      }
-    }
-  }
-  return "";
-}
-
-// Plain printable ASCII can go out as is; anything else, or text a reader
-// could mistake for an encoded word, is encoded.
-bool NeedsEncoding(std::string_view value) {
-  if (value.size() > kMaxPlainHeaderValue) return true;
-  if (value.find("=?") != std::string_view::npos) return true;
-  for (char c : value) {
-    if (c < 0x20 || c > 0x7e) return true;
-  }
-  return false;
-}
-
-// RFC 2047 "B" encoded words, folded onto continuation lines. Each word
-// holds whole UTF-8 characters, as RFC 2047 requires.
-std::string EncodeWords(std::string_view value) {
-  std::string out;
-  size_t start = 0;
-  while (start < value.size()) {
-    size_t end = std::min(value.size(), start + kEncodedWordBytes);
-    size_t cut = end;
-    while (cut > start && cut < value.size() &&
-           (static_cast<unsigned char>(value[cut]) & 0xc0) == 0x80) {
-      --cut;
-    }
-    if (cut > start) end = cut;  // Else not UTF-8: cut anywhere.
-
-    if (!out.empty()) out += "\r\n ";
-    absl::StrAppend(&out, kEncodedWordStart,
-                    absl::Base64Escape(
-                        absl::string_view(value.data() + start, end - start)),
-                    kEncodedWordEnd);
-    start = end;
-  }
-  return out;
-}
-
-bool IsAtomText(char c) {
-  return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
-         std::strchr("!#$%&'*+-/=?^_`{|}~ ", c) != nullptr;
-}
-
-// A display name as an RFC 5322 phrase: as is when it is atoms and spaces,
-// quoted when it holds specials such as ',' or '.', encoded words when it
-// is not plain ASCII.
-std::string DisplayName(std::string_view name) {
-  if (NeedsEncoding(name)) return EncodeWords(name);
-
-  bool plain = true;
-  for (char c : name) plain = plain && IsAtomText(c);
-  if (plain) return std::string(name);
-
-  std::string quoted = "\"";
-  for (char c : name) {
-    if (c == '"' || c == '\\') quoted += '\\';
-    quoted += c;
-  }
-  quoted += '"';
-  return quoted;
-}
-
-std::string UnstructuredValue(std::string_view value) {
-  return NeedsEncoding(value) ? EncodeWords(value) : std::string(value);
-}
-
-// "Tue, 05 Mar 2024 14:03:07 +0000", in English whatever the locale.
-std::string FormatDate(absl::Time time) {
-  static constexpr const char* kDays[] = {"Mon", "Tue", "Wed", "Thu",
-                                          "Fri", "Sat", "Sun"};
-  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr",
-                                            "May", "Jun", "Jul", "Aug",
-                                            "Sep", "Oct", "Nov", "Dec"};
-  const absl::CivilSecond t = absl::ToCivilSecond(time, absl::UTCTimeZone());
-  return absl::StrCat(kDays[static_cast<int>(absl::GetWeekday(t))], ", ",
-                      absl::Dec(t.day(), absl::kZeroPad2), " ",
-                      kMonths[t.month() - 1], " ", t.year(), " ",
-                      absl::Dec(t.hour(), absl::kZeroPad2), ":",
-                      absl::Dec(t.minute(), absl::kZeroPad2), ":",
-                      absl::Dec(t.second(), absl::kZeroPad2), " +0000");
-}
-
-// --- Body ----------------------------------------------------------------
-
-void AppendPart(std::string& out, const std::string& boundary, const char* type,
-                std::string_view body) {
-  absl::StrAppend(&out, "--", boundary, "\r\n", "Content-Type: ", type,
-                  "; charset=utf-8\r\n",
-                  "Content-Transfer-Encoding: base64\r\n\r\n");
-  const std::string encoded = absl::Base64Escape(ToAbsl(body));
-  for (size_t i = 0; i < encoded.size(); i += kBase64LineLength) {
-    absl::StrAppend(&out, encoded.substr(i, kBase64LineLength), "\r\n");
-  }
-  // The line break before a boundary belongs to the boundary: an empty body
-  // needs its own.
-  if (encoded.empty()) out += "\r\n";
-}
-
-struct Envelope {
-  std::string date;
-  std::string message_id;
-  std::string boundary;  // Holds "=_", which base64 never does.
-};
-
-std::string RenderMessage(const Message& message, const Envelope& envelope) {
-  std::string out = "From: ";
-  if (!message.from_name.empty()) {
-    absl::StrAppend(&out, DisplayName(message.from_name), " <",
-                    message.from_address, ">\r\n");
-  } else {
-    absl::StrAppend(&out, message.from_address, "\r\n");
-  }
-  absl::StrAppend(&out, "To: ", message.to_address, "\r\n",
-                  "Subject: ", UnstructuredValue(message.subject), "\r\n",
-                  "Date: ", envelope.date, "\r\n",
-                  "Message-ID: ", envelope.message_id, "\r\n",
-                  "MIME-Version: 1.0\r\n");
-  if (!message.delivery_id.empty()) {
-    absl::StrAppend(&out, "X-Authcode-Delivery-Id: ", message.delivery_id,
-                    "\r\n");
-  }
-  for (const auto& [name, value] : message.headers) {
-    absl::StrAppend(&out, name, ": ", value, "\r\n");
-  }
-  absl::StrAppend(&out, "Content-Type: multipart/alternative;\r\n",
-                  " boundary=\"", envelope.boundary, "\"\r\n\r\n");
-
-  AppendPart(out, envelope.boundary, "text/plain", message.text);
-  AppendPart(out, envelope.boundary, "text/html", message.html);
-  absl::StrAppend(&out, "--", envelope.boundary, "--\r\n");
-  return out;
 }
 
 // --- Files ---------------------------------------------------------------
@@ -415,24 +207,38 @@ MaildirProvider::MaildirProvider(std::string root, std::string hostname)
 }
 
 SendResult MaildirProvider::Send(const Message& message) {
-  if (const std::string problem = FindHeaderProblem(message);
-      !problem.empty()) {
+  const auto rejected = [](absl::string_view problem) {
     return SendResult::Permanent(
         absl::StrCat("maildir: ", problem, "; the mail was not written"));
+  };
+  for (const auto& header : message.headers) {
+    if (absl::EqualsIgnoreCase(header.first, kDeliveryIdHeader)) {
+      return rejected(absl::StrCat("the extra \"", kDeliveryIdHeader,
+                                   "\" header would duplicate a header the "
+                                   "provider writes"));
+    }
   }
 
   const std::string id_part =
       message.delivery_id.empty()
           ? RandomHex(16)
           : SanitizeForFileName(message.delivery_id, kMaxNamePart);
-  Envelope envelope;
-  envelope.date = FormatDate(absl::Now());
-  envelope.message_id =
-      absl::StrCat("<", absl::StrReplaceAll(id_part, {{".", "-"}}), ".",
-                   RandomHex(16), "@authcode.invalid>");
-  envelope.boundary = absl::StrCat("=_authcode_", RandomHex(32));
+  Message with_id = message;
+  if (!message.delivery_id.empty()) {
+    with_id.headers.insert(with_id.headers.begin(),
+                           {kDeliveryIdHeader, message.delivery_id});
+  }
+  MimeOptions options;
+  options.encoding = MimeOptions::Encoding::kBase64;
+  options.date = absl::Now();
+  options.message_id_domain = "authcode.invalid";
+  options.message_id_local = absl::StrCat(
+      absl::StrReplaceAll(id_part, {{".", "-"}}), ".", RandomHex(16));
+  options.boundary = absl::StrCat("=_authcode_", RandomHex(32));
 
-  return Deliver(id_part, RenderMessage(message, envelope));
+  absl::StatusOr<MimeMessage> mime = BuildMime(with_id, options);
+  if (!mime.ok()) return rejected(mime.status().message());
+  return Deliver(id_part, mime->data);
 }
 
 std::string MaildirProvider::RandomHex(int digits) {

@@ -20,22 +20,27 @@
 // supports RENAME_NOREPLACE (ext4, xfs, btrfs, tmpfs; elsewhere it is a
 // plain rename()).
 //
-// The file is an RFC 5322 message with CRLF line endings: From, To, Subject,
-// Date (UTC), Message-ID, MIME-Version, X-Authcode-Delivery-Id, the
-// Message's extra headers, then multipart/alternative with a text/plain and
-// a text/html part (utf-8, base64 in lines of 76). A display name or subject
-// that is not plain printable ASCII is written as RFC 2047 encoded words.
+// The file is the message as BuildMime (providers/message/mime.h) writes it,
+// in base64 mode: From, To, Subject, Date (UTC), Message-ID
+// (<id part.random@authcode.invalid>), MIME-Version, X-Authcode-Delivery-Id
+// (when there is a delivery id), the Message's extra headers, then
+// multipart/alternative with a text/plain and a text/html part (utf-8,
+// base64 in lines of 76), CRLF line endings. A display name, subject or
+// header value that is not plain printable ASCII is written as RFC 2047
+// encoded words.
 //
 // Known shortcoming: the bodies are encoded byte for byte, so a body's bare
 // LF line breaks stay LF inside the base64 instead of becoming the CRLF that
 // MIME calls canonical. Mail clients accept either, and it lets a test
 // compare a decoded part with the original exactly.
 //
-// Send() fails for good (Permanent, nothing written) when a header value
-// holds CR or LF, an extra header name is not a valid field name, or an extra
-// header would duplicate one the provider writes itself (such as Subject or
-// Content-Type). An I/O error is Retryable with the errno text. Errors name
-// the header or the file, never the message's content.
+// Send() fails for good (Permanent, nothing written) when BuildMime refuses
+// the message (a header value holding CR, LF or another control character,
+// a malformed address, an extra header name that is not a valid field name
+// or that duplicates one the builder writes, such as Subject or
+// Content-Type) or an extra header is X-Authcode-Delivery-Id. An I/O error
+// is Retryable with the errno text. Errors name the header or the file,
+// never the message's content.
 //
 // Settings ([providers.<name>]): `path` (required), the Maildir root; it and
 // its tmp/, new/ and cur/ folders are created with mode 0700 if missing. Any

@@ -844,7 +844,9 @@ TEST_F(ConfigTest, RejectsFromAddressesThatCouldInjectHeaders) {
        {"codes@example.com\\r\\nBcc: victim@example.org",
         "codes@example.com\\nBcc: victim@example.org", "Codes <c@example.com>",
         "codes @example.com", "nobody", "@example.com", "codes@",
-        "a@b@example.com", "a@example.com,b@example.com"}) {
+        "a@b@example.com", "a@example.com,b@example.com", "a..b@example.com",
+        ".a@example.com", "a@example..com", "a@[127.0.0.1]",
+        "a;b@example.com"}) {
     SCOPED_TRACE(address);
     const std::string message =
         ErrorOf(LoadToml("[mail]\nfrom_address = \"" + address + "\"\n"));

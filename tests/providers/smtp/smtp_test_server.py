@@ -1,0 +1,262 @@
+#!/usr/bin/python3
+"""An SMTP server on 127.0.0.1 for the smtp provider's tests.
+
+Built on aiosmtpd (Debian's python3-aiosmtpd); run it with /usr/bin/python3.
+It listens on port 0, prints the port on the first line of stdout, and
+exits when its stdin closes, so it never outlives the test that started it.
+
+  --make-certs DIR     write ca.pem, server.pem, server.key (a throwaway CA
+                       and a certificate for localhost and 127.0.0.1), exit.
+  --dir DIR            where to write what it receives: msg-N.eml (the DATA
+                       bytes after dot-unstuffing), msg-N.json (envelope),
+                       commands.log (every command line, one per line) and
+                       connections (the number of TCP connections accepted).
+  --security MODE      starttls (offered, and required before MAIL),
+                       plain (STARTTLS not offered), tls (implicit TLS).
+  --cert, --key        the server certificate for starttls and tls.
+  --auth USER:PASS     offer AUTH PLAIN and LOGIN and require it.
+  --fail STEP=CODE     answer STEP (mail, rcpt, data, auth) with CODE.
+  --stall              accept connections and never answer.
+  --no-smtputf8        do not offer SMTPUTF8.
+"""
+
+import argparse
+import asyncio
+import datetime
+import ipaddress
+import json
+import logging
+import os
+import ssl
+import sys
+import warnings
+
+from aiosmtpd.smtp import SMTP, AuthResult
+
+TEXTS = {
+    "mail": "{code} {cls}.1.0 sender refused by test",
+    "rcpt": "{code} {cls}.1.1 no such user",
+    "data": "{code} {cls}.3.0 message refused by test",
+    "auth": "{code} {cls}.7.8 authentication refused by test",
+}
+
+
+def make_certs(folder):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.utcnow()
+    later = now + datetime.timedelta(days=2)
+    earlier = now - datetime.timedelta(hours=1)
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "authcode test CA")])
+    ca = (x509.CertificateBuilder()
+          .subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number())
+          .not_valid_before(earlier).not_valid_after(later)
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), True)
+          .add_extension(x509.KeyUsage(False, False, False, False, False, True,
+                                       True, False, False), True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(
+              ca_key.public_key()), False)
+          .sign(ca_key, hashes.SHA256()))
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
+                                                        "localhost")]))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(earlier).not_valid_after(later)
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"),
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None),
+                           True)
+            .add_extension(x509.ExtendedKeyUsage(
+                [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca_key.public_key()), False)
+            .sign(ca_key, hashes.SHA256()))
+
+    pem = serialization.Encoding.PEM
+    with open(os.path.join(folder, "ca.pem"), "wb") as f:
+        f.write(ca.public_bytes(pem))
+    with open(os.path.join(folder, "server.pem"), "wb") as f:
+        f.write(cert.public_bytes(pem))
+    with open(os.path.join(folder, "server.key"), "wb") as f:
+        f.write(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+
+
+class Recorder:
+    """Writes what the server sees into --dir."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.connections = 0
+        self.messages = 0
+        self.commands = open(os.path.join(folder, "commands.log"), "ab",
+                             buffering=0)
+
+    def connected(self):
+        self.connections += 1
+        tmp = os.path.join(self.folder, "connections.tmp")
+        with open(tmp, "w") as f:
+            f.write(str(self.connections))
+        os.replace(tmp, os.path.join(self.folder, "connections"))
+
+    def command(self, line):
+        self.commands.write(line + b"\n")
+
+    def message(self, envelope):
+        self.messages += 1
+        base = os.path.join(self.folder, "msg-%d" % self.messages)
+        with open(base + ".json.tmp", "w") as f:
+            json.dump({"mail_from": envelope.mail_from,
+                       "rcpt_tos": envelope.rcpt_tos,
+                       "mail_options": envelope.mail_options}, f)
+        with open(base + ".eml", "wb") as f:
+            f.write(envelope.original_content)
+        os.replace(base + ".json.tmp", base + ".json")
+
+
+class CommandLog(logging.Handler):
+    """aiosmtpd logs every command line as "%r >> %r" on "mail.log"."""
+
+    def __init__(self, recorder):
+        super().__init__(logging.INFO)
+        self.recorder = recorder
+
+    def emit(self, record):
+        if record.msg == "%r >> %r" and isinstance(record.args[1], bytes):
+            self.recorder.command(record.args[1])
+
+
+class Handler:
+    def __init__(self, recorder, fail):
+        self.recorder = recorder
+        self.fail = fail
+
+    def failure(self, step):
+        code = self.fail.get(step)
+        if code is None:
+            return None
+        return TEXTS[step].format(code=code, cls=code[0])
+
+    async def handle_MAIL(self, server, session, envelope, address, options):
+        refused = self.failure("mail")
+        if refused:
+            return refused
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 2.1.0 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        refused = self.failure("rcpt")
+        if refused:
+            return refused
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        refused = self.failure("data")
+        if refused:
+            return refused
+        self.recorder.message(envelope)
+        return "250 2.0.0 OK queued as Q%d" % self.recorder.messages
+
+
+class CountingSMTP(SMTP):
+    recorder = None
+
+    def connection_made(self, transport):
+        # Called again after STARTTLS, on the same connection.
+        if self._original_transport is None:
+            self.recorder.connected()
+        super().connection_made(transport)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--make-certs")
+    parser.add_argument("--dir")
+    parser.add_argument("--security", default="starttls",
+                        choices=["starttls", "plain", "tls"])
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
+    parser.add_argument("--auth")
+    parser.add_argument("--fail", action="append", default=[])
+    parser.add_argument("--stall", action="store_true")
+    parser.add_argument("--no-smtputf8", action="store_true")
+    args = parser.parse_args()
+
+    if args.make_certs:
+        make_certs(args.make_certs)
+        return
+
+    # A plaintext server with AUTH is what the tests want to refuse.
+    warnings.filterwarnings("ignore", message="Requiring AUTH")
+    fail = dict(item.split("=", 1) for item in args.fail)
+    recorder = Recorder(args.dir)
+    logging.getLogger("mail.log").setLevel(logging.INFO)
+    logging.getLogger("mail.log").addHandler(CommandLog(recorder))
+    logging.getLogger("mail.log").propagate = False
+
+    tls_context = None
+    if args.cert:
+        tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls_context.load_cert_chain(args.cert, args.key)
+
+    user, password = (args.auth.split(":", 1) if args.auth else (None, None))
+
+    def authenticator(server, session, envelope, mechanism, data):
+        refused = handler.failure("auth")
+        if refused:
+            return AuthResult(success=False, handled=False, message=refused)
+        ok = data.login == user.encode() and data.password == password.encode()
+        return AuthResult(success=ok, handled=False)
+
+    handler = Handler(recorder, fail)
+    CountingSMTP.recorder = recorder
+
+    def factory():
+        return CountingSMTP(
+            handler,
+            hostname="test.invalid",
+            tls_context=tls_context if args.security == "starttls" else None,
+            require_starttls=args.security == "starttls",
+            authenticator=authenticator if user else None,
+            auth_required=bool(user),
+            auth_require_tls=args.security == "starttls",
+            enable_SMTPUTF8=not args.no_smtputf8,
+            timeout=30)
+
+    async def stall(reader, writer):
+        recorder.connected()
+        await asyncio.sleep(3600)
+
+    async def serve():
+        loop = asyncio.get_running_loop()
+        if args.stall:
+            server = await asyncio.start_server(stall, "127.0.0.1", 0)
+        else:
+            server = await loop.create_server(
+                factory, "127.0.0.1", 0,
+                ssl=tls_context if args.security == "tls" else None)
+        print(server.sockets[0].getsockname()[1], flush=True)
+        # Exit when the test closes our stdin (or dies).
+        await loop.run_in_executor(None, sys.stdin.read)
+        server.close()
+
+    asyncio.run(serve())
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

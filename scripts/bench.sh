@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what authcode needs, builds the benchmarks and runs them: the
-# micro-benchmarks, then delivery_latency against a throwaway PostgreSQL
+# micro-benchmarks, the SMTP throughput to a local server, then
+# delivery_latency against a throwaway PostgreSQL
 # cluster with fsync on (a benchmark of commit-bound work must pay for real
 # commits). Extra arguments go to delivery_latency (e.g. --workers 4).
 # Results are written down in bench/README.md.
@@ -12,7 +13,7 @@ build=${AUTHCODE_BUILD_DIR:-$root/build}
 "$root/scripts/install-deps.sh"
 
 cmake -S "$root" -B "$build" -G Ninja >/dev/null
-cmake --build "$build" --target micro_bench delivery_latency
+cmake --build "$build" --target micro_bench delivery_latency smtp_throughput
 
 scratch=$(mktemp -d /tmp/authcode-bench.XXXXXX)
 cleanup() {
@@ -28,4 +29,5 @@ AUTHCODE_BENCH_DATABASE_URL=$("$root/scripts/pg-tmp.sh" start "$scratch/pg")
 export AUTHCODE_BENCH_DATABASE_URL
 
 "$build/bench/micro_bench"
+"$build/bench/smtp_throughput"
 "$build/bench/delivery_latency" "$@"

@@ -27,120 +27,21 @@
 #include "nlohmann/json.hpp"
 #include "providers/registry.h"
 #include "providers/smtp/smtp_connection.h"
+#include "tests/providers/smtp/smtp_peer.h"
 
 namespace authcode::providers {
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr char kPython[] = "/usr/bin/python3";
+using testing::kPython;
 constexpr char kUser[] = "mailer";
 constexpr char kPassword[] = "s3cret-Pa55word";
 
-std::string ServerScript() {
-  return (fs::path(__FILE__).parent_path() / "smtp_test_server.py").string();
-}
-
-std::string MakeTempDir() {
-  std::string path = "/tmp/authcode-smtp-test.XXXXXX";
-  EXPECT_NE(mkdtemp(path.data()), nullptr);
-  return path;
-}
-
-std::string ReadAll(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
-
-// The Python test server as a child process: it prints its port, writes
-// what it receives into `dir`, and exits when its stdin closes.
-class TestServer {
- public:
-  explicit TestServer(std::vector<std::string> args) : dir_(MakeTempDir()) {
-    args.insert(args.begin(), {kPython, ServerScript(), "--dir", dir_});
-    int in[2], out[2];
-    EXPECT_EQ(pipe2(in, O_CLOEXEC), 0);
-    EXPECT_EQ(pipe2(out, O_CLOEXEC), 0);
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(in[0], 0);
-      dup2(out[1], 1);
-      std::vector<char*> argv;
-      for (std::string& arg : args) argv.push_back(arg.data());
-      argv.push_back(nullptr);
-      execv(kPython, argv.data());
-      _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    stdin_ = in[1];
-    port_ = ReadPort(out[0]);
-    close(out[0]);
-  }
-
-  ~TestServer() {
-    close(stdin_);
-    bool exited = false;
-    for (int i = 0; i < 50 && !exited; ++i) {
-      exited = waitpid(pid_, nullptr, WNOHANG) == pid_;
-      if (!exited) usleep(100 * 1000);
-    }
-    if (!exited) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-
-  int port() const { return port_; }
-  const std::string& dir() const { return dir_; }
-
-  int Connections() const {
-    const std::string text = ReadAll(fs::path(dir_) / "connections");
-    return text.empty() ? 0 : std::stoi(text);
-  }
-  std::string Commands() const {
-    return ReadAll(fs::path(dir_) / "commands.log");
-  }
-  int Messages() const {
-    int count = 0;
-    for (const auto& entry : fs::directory_iterator(dir_)) {
-      if (entry.path().extension() == ".json") ++count;
-    }
-    return count;
-  }
-  std::string MessagePath(int n) const {
-    return (fs::path(dir_) / absl::StrCat("msg-", n, ".eml")).string();
-  }
-  nlohmann::json Envelope(int n) const {
-    return nlohmann::json::parse(
-        ReadAll(fs::path(dir_) / absl::StrCat("msg-", n, ".json")));
-  }
-
- private:
-  static int ReadPort(int fd) {
-    std::string line;
-    const absl::Time deadline = absl::Now() + absl::Seconds(20);
-    while (line.find('\n') == std::string::npos && absl::Now() < deadline) {
-      struct pollfd pfd = {fd, POLLIN, 0};
-      if (poll(&pfd, 1, 200) <= 0) continue;
-      char buffer[64];
-      const ssize_t n = read(fd, buffer, sizeof(buffer));
-      if (n <= 0) break;
-      line.append(buffer, static_cast<size_t>(n));
-    }
-    EXPECT_NE(line.find('\n'), std::string::npos) << "no port from server";
-    return line.empty() ? 0 : std::atoi(line.c_str());
-  }
-
-  std::string dir_;
-  pid_t pid_ = -1;
-  int stdin_ = -1;
-  int port_ = 0;
-};
+using testing::MakeTempDir;
+using testing::ReadAll;
+using testing::SmtpPeerScript;
+using TestServer = testing::SmtpPeer;
 
 // The received message as Python's email package reads it.
 nlohmann::json ParseWithPython(const std::string& path) {
@@ -186,7 +87,7 @@ class SmtpProviderTest : public ::testing::Test {
   static void SetUpTestSuite() {
     certs_ = new std::string(MakeTempDir());
     const std::string command =
-        absl::StrCat(kPython, " ", ServerScript(), " --make-certs ", *certs_);
+        absl::StrCat(kPython, " ", SmtpPeerScript(), " --make-certs ", *certs_);
     ASSERT_EQ(std::system(command.c_str()), 0);
   }
 

@@ -194,6 +194,39 @@ TEST_F(SmtpProviderTest, DeliversOverStartTlsWithAuthPlain) {
   EXPECT_TRUE(absl::StrContains(commands, "EHLO client.test")) << commands;
 }
 
+TEST_F(SmtpProviderTest, DeliversWithXoauth2WhenATokenIsConfigured) {
+  std::unique_ptr<TestServer> server =
+      StartServer("starttls", {"--oauth", absl::StrCat(kUser, ":ya29.tok")});
+  auto settings = Settings(*server, "starttls");
+  settings.erase("password_env");
+  setenv("AUTHCODE_TEST_SMTP_TOKEN", "ya29.tok", 1);
+  settings["oauth_token_env"] = "AUTHCODE_TEST_SMTP_TOKEN";
+  std::unique_ptr<Provider> provider = MustCreate(settings);
+  ASSERT_NE(provider, nullptr);
+
+  ExpectDelivered(*server, provider->Send(TestMessage()));
+  const std::string commands = server->Commands();
+  EXPECT_TRUE(absl::StrContains(commands, "AUTH XOAUTH2")) << commands;
+  EXPECT_FALSE(absl::StrContains(commands, "ya29.tok")) << commands;
+}
+
+TEST_F(SmtpProviderTest, RefusedXoauth2TokenIsPermanentAndNotEchoed) {
+  std::unique_ptr<TestServer> server =
+      StartServer("starttls", {"--oauth", absl::StrCat(kUser, ":right")});
+  auto settings = Settings(*server, "starttls");
+  settings.erase("password_env");
+  settings["oauth_token"] = "wrong-token";
+  settings["auth"] = "xoauth2";
+  std::unique_ptr<Provider> provider = MustCreate(settings);
+  ASSERT_NE(provider, nullptr);
+
+  const SendResult result = provider->Send(TestMessage());
+  EXPECT_EQ(result.kind(), SendResult::Kind::kPermanent) << result.error();
+  EXPECT_TRUE(absl::StrContains(result.error(), "XOAUTH2")) << result.error();
+  EXPECT_FALSE(absl::StrContains(result.error(), "wrong-token"));
+  EXPECT_EQ(server->Messages(), 0);
+}
+
 TEST_F(SmtpProviderTest, DeliversOverImplicitTlsWithAuthLogin) {
   std::unique_ptr<TestServer> server = StartServer("tls");
   const std::string password_file = server->dir() + "/password";

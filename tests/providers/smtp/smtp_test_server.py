@@ -15,12 +15,14 @@ exits when its stdin closes, so it never outlives the test that started it.
                        plain (STARTTLS not offered), tls (implicit TLS).
   --cert, --key        the server certificate for starttls and tls.
   --auth USER:PASS     offer AUTH PLAIN and LOGIN and require it.
+  --oauth USER:TOKEN   also offer AUTH XOAUTH2, accepting that bearer token.
   --fail STEP=CODE     answer STEP (mail, rcpt, data, auth) with CODE.
   --stall              accept connections and never answer.
   --no-smtputf8        do not offer SMTPUTF8.
 """
 
 import argparse
+import base64
 import asyncio
 import datetime
 import ipaddress
@@ -139,9 +141,26 @@ class CommandLog(logging.Handler):
 
 
 class Handler:
-    def __init__(self, recorder, fail):
+    def __init__(self, recorder, fail, oauth=None):
         self.recorder = recorder
         self.fail = fail
+        self.oauth = oauth  # (user, token) or None
+
+    async def auth_XOAUTH2(self, server, args):
+        # The client sends the initial response with the command:
+        # base64("user=" USER ^A "auth=Bearer " TOKEN ^A ^A).
+        refused = self.failure("auth")
+        if refused:
+            return AuthResult(success=False, handled=False, message=refused)
+        if self.oauth is None or len(args) != 2:
+            return AuthResult(success=False, handled=False)
+        try:
+            blob = base64.b64decode(args[1], validate=True)
+        except ValueError:
+            return AuthResult(success=False, handled=False)
+        user, token = self.oauth
+        expected = ("user=%s\x01auth=Bearer %s\x01\x01" % (user, token))
+        return AuthResult(success=blob == expected.encode(), handled=False)
 
     def failure(self, step):
         code = self.fail.get(step)
@@ -191,6 +210,7 @@ def main():
     parser.add_argument("--cert")
     parser.add_argument("--key")
     parser.add_argument("--auth")
+    parser.add_argument("--oauth")
     parser.add_argument("--fail", action="append", default=[])
     parser.add_argument("--stall", action="store_true")
     parser.add_argument("--no-smtputf8", action="store_true")
@@ -222,7 +242,8 @@ def main():
         ok = data.login == user.encode() and data.password == password.encode()
         return AuthResult(success=ok, handled=False)
 
-    handler = Handler(recorder, fail)
+    oauth = tuple(args.oauth.split(":", 1)) if args.oauth else None
+    handler = Handler(recorder, fail, oauth)
     CountingSMTP.recorder = recorder
 
     def factory():
@@ -234,6 +255,7 @@ def main():
             authenticator=authenticator if user else None,
             auth_required=bool(user),
             auth_require_tls=args.security == "starttls",
+            auth_exclude_mechanism=[] if oauth else ["XOAUTH2"],
             enable_SMTPUTF8=not args.no_smtputf8,
             timeout=30)
 

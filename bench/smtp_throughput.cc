@@ -92,7 +92,7 @@ int Main(int argc, char** argv) {
   const int messages = argc > 1 ? std::atoi(argv[1]) : 300;
   const int threads = argc > 2 ? std::atoi(argv[2]) : 2;
   setenv("AUTHCODE_BENCH_SMTP_PASSWORD", kPassword, 1);
-  const std::string certs = testing::MakeTempDir();
+  const std::string certs = testing::MakeTempDir("authcode-smtp-bench");
   if (!testing::MakeSmtpCerts(certs)) return 1;
 
   double pooled, fresh;

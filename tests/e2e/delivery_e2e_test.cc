@@ -66,7 +66,7 @@ class DeliveryE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
     db_ = TestDatabase::Create();
-    char tmpl[] = "/tmp/authcode-crash.XXXXXX";
+    char tmpl[] = "/tmp/authcode-delivery-e2e.XXXXXX";
     dir_ = mkdtemp(tmpl);
     config_ = dir_ + "/authcode.toml";
     std::ofstream(config_) << "[delivery]\n"

@@ -29,11 +29,13 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "providers/registry.h"
+#include "tests/support/files.h"
 
 namespace authcode::providers {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::ReadFile;
 
 // --- Reading a delivered mail back ----------------------------------------
 
@@ -137,13 +139,6 @@ std::string DecodeEncodedWords(const std::string& value,
   return out;
 }
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
-
 std::vector<std::string> FileNames(const fs::path& dir) {
   std::vector<std::string> names;
   for (const fs::directory_entry& entry : fs::directory_iterator(dir)) {
@@ -159,10 +154,7 @@ class MaildirProviderTest : public ::testing::Test {
  protected:
   MaildirProviderTest() {
     RegisterBuiltinProviders(registry_);
-    std::string pattern =
-        (fs::temp_directory_path() / "maildir_test.XXXXXX").string();
-    EXPECT_NE(mkdtemp(pattern.data()), nullptr) << "mkdtemp failed";
-    temp_ = pattern;
+    temp_ = testing::MakeTempDir("maildir_test");
     maildir_ = temp_ / "mail";
   }
   ~MaildirProviderTest() override {

@@ -31,12 +31,16 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "providers/message/mime.h"
+#include "tests/support/files.h"
 
 namespace authcode::providers {
 namespace {
 
 namespace fs = std::filesystem;
 using Canon = DkimCanonicalization;
+using testing::ReadFile;
+using testing::TempPath;
+using testing::WriteFile;
 
 // --- Files and processes ---------------------------------------------------
 
@@ -51,26 +55,6 @@ fs::path VectorsDir() {
              .parent_path()
              .parent_path() /
          "shared" / "vectors" / "dkim";
-}
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "cannot read " << path;
-  std::ostringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
-
-std::string TempPath(const std::string& stem) {
-  std::string pattern = absl::StrCat(::testing::TempDir(), stem, ".XXXXXX");
-  const int fd = mkstemp(pattern.data());
-  EXPECT_GE(fd, 0) << "mkstemp " << pattern;
-  if (fd >= 0) close(fd);
-  return pattern;
-}
-
-void WriteFile(const std::string& path, const std::string& content) {
-  std::ofstream(path, std::ios::binary) << content;
 }
 
 // --- The independent verifier: Debian's python3-dkim ----------------------

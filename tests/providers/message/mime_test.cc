@@ -20,11 +20,15 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/support/files.h"
 
 namespace authcode::providers {
 namespace {
 
 using Encoding = MimeOptions::Encoding;
+using testing::ReadFile;
+using testing::TempPath;
+using testing::WriteFile;
 
 // --- An independent reader: Debian's Python `email` package ---------------
 
@@ -69,25 +73,6 @@ for part in msg.iter_parts():
     })
 print(json.dumps(out))
 )py";
-
-std::string TempPath(const std::string& stem) {
-  std::string pattern = absl::StrCat(::testing::TempDir(), stem, ".XXXXXX");
-  const int fd = mkstemp(pattern.data());
-  EXPECT_GE(fd, 0) << "mkstemp " << pattern;
-  if (fd >= 0) close(fd);
-  return pattern;
-}
-
-void WriteFile(const std::string& path, const std::string& content) {
-  std::ofstream(path, std::ios::binary) << content;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
 
 // What Python's email package made of `message`; a null json (and a failed
 // test) when it could not read it.

@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/support/files.h"
 
 namespace authcode::testing {
 
@@ -33,24 +34,12 @@ inline std::string SmtpPeerScript() {
       .string();
 }
 
-inline std::string MakeTempDir() {
-  std::string path = "/tmp/authcode-smtp-test.XXXXXX";
-  EXPECT_NE(mkdtemp(path.data()), nullptr);
-  return path;
-}
-
-inline std::string ReadAll(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
-
 // The Python test server as a child process: it prints its port, writes
 // what it receives into `dir`, and exits when its stdin closes.
 class SmtpPeer {
  public:
-  explicit SmtpPeer(std::vector<std::string> args) : dir_(MakeTempDir()) {
+  explicit SmtpPeer(std::vector<std::string> args)
+      : dir_(MakeTempDir("authcode-smtp-test")) {
     args.insert(args.begin(), {kPython, SmtpPeerScript(), "--dir", dir_});
     int in[2], out[2];
     EXPECT_EQ(pipe2(in, O_CLOEXEC), 0);
@@ -92,11 +81,11 @@ class SmtpPeer {
 
   int Connections() const {
     const std::string text =
-        ReadAll(std::filesystem::path(dir_) / "connections");
+        ReadFile(std::filesystem::path(dir_) / "connections");
     return text.empty() ? 0 : std::stoi(text);
   }
   std::string Commands() const {
-    return ReadAll(std::filesystem::path(dir_) / "commands.log");
+    return ReadFile(std::filesystem::path(dir_) / "commands.log");
   }
   int Messages() const {
     int count = 0;
@@ -110,8 +99,8 @@ class SmtpPeer {
         .string();
   }
   nlohmann::json Envelope(int n) const {
-    return nlohmann::json::parse(ReadAll(std::filesystem::path(dir_) /
-                                         absl::StrCat("msg-", n, ".json")));
+    return nlohmann::json::parse(ReadFile(std::filesystem::path(dir_) /
+                                          absl::StrCat("msg-", n, ".json")));
   }
 
  private:

@@ -39,7 +39,7 @@ constexpr char kUser[] = "mailer";
 constexpr char kPassword[] = "s3cret-Pa55word";
 
 using testing::MakeTempDir;
-using testing::ReadAll;
+using testing::ReadFile;
 using testing::SmtpPeerScript;
 using TestServer = testing::SmtpPeer;
 
@@ -85,7 +85,7 @@ Message TestMessage() {
 class SmtpProviderTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    certs_ = new std::string(MakeTempDir());
+    certs_ = new std::string(MakeTempDir("authcode-smtp-test"));
     const std::string command =
         absl::StrCat(kPython, " ", SmtpPeerScript(), " --make-certs ", *certs_);
     ASSERT_EQ(std::system(command.c_str()), 0);
@@ -556,7 +556,7 @@ TEST_F(SmtpProviderTest, TransportDotStuffsRawData) {
   EXPECT_EQ(reply->code, 250);
   EXPECT_TRUE(absl::StrContains(reply->Summary(), "queued as"))
       << reply->Summary();
-  EXPECT_EQ(ReadAll(server->MessagePath(1)), data);
+  EXPECT_EQ(ReadFile(server->MessagePath(1)), data);
 
   ASSERT_TRUE((*connection)->Reset().ok());
   (*connection)->Quit();

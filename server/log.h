@@ -41,10 +41,6 @@ inline void Warn(std::string_view event, std::initializer_list<Field> fields) {
 inline void Error(std::string_view event, std::initializer_list<Field> fields) {
   Event(spdlog::level::err, event, fields);
 }
-inline void Debug(std::string_view event, std::initializer_list<Field> fields) {
-  Event(spdlog::level::debug, event, fields);
-}
-
 // "ada@example.com" -> "a***@example.com".
 std::string MaskEmail(std::string_view address);
 

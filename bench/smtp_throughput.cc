@@ -93,7 +93,7 @@ int Main(int argc, char** argv) {
   const int threads = argc > 2 ? std::atoi(argv[2]) : 2;
   setenv("AUTHCODE_BENCH_SMTP_PASSWORD", kPassword, 1);
   const std::string certs = testing::MakeTempDir("authcode-smtp-bench");
-  if (!testing::MakeSmtpCerts(certs)) return 1;
+  if (!testing::MakeTestCerts(certs)) return 1;
 
   double pooled, fresh;
   int pooled_connections, fresh_connections;

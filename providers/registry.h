@@ -13,10 +13,14 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "providers/provider.h"
 
 namespace authcode::providers {
@@ -39,11 +43,26 @@ class ProviderSettings {
   absl::StatusOr<long long> GetInt(const std::string& key, long long fallback,
                                    long long min, long long max) const;
   absl::StatusOr<bool> GetBool(const std::string& key, bool fallback) const;
+  // A duration such as "30s" or "500ms", above zero and at most an hour.
+  absl::StatusOr<absl::Duration> GetDuration(const std::string& key,
+                                             absl::Duration fallback) const;
+  // A secret from exactly one of `key`, `key`_file (the file's content
+  // without a final line break) and `key`_env (the variable it names);
+  // "" when none is set. Errors name the key, never the value.
+  absl::StatusOr<std::string> GetSecret(const std::string& key) const;
+
+  // InvalidArgument naming any key not in `valid`, listing the valid ones.
+  absl::Status CheckKeys(const std::set<std::string>& valid) const;
+  // InvalidArgument "<section>.<key>: <problem>".
+  absl::Status Error(const std::string& key, absl::string_view problem) const;
 
  private:
   std::string section_;
   std::map<std::string, std::string> values_;
 };
+
+// The whole content of a file, or InvalidArgument naming the path.
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
 
 using ProviderFactory = std::function<absl::StatusOr<std::unique_ptr<Provider>>(
     const ProviderSettings&)>;

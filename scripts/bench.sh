@@ -13,7 +13,8 @@ build=${AUTHCODE_BUILD_DIR:-$root/build}
 "$root/scripts/install-deps.sh"
 
 cmake -S "$root" -B "$build" -G Ninja >/dev/null
-cmake --build "$build" --target micro_bench delivery_latency smtp_throughput
+cmake --build "$build" --target micro_bench delivery_latency smtp_throughput \
+  http_throughput
 
 scratch=$(mktemp -d /tmp/authcode-bench.XXXXXX)
 cleanup() {
@@ -30,4 +31,5 @@ export AUTHCODE_BENCH_DATABASE_URL
 
 "$build/bench/micro_bench"
 "$build/bench/smtp_throughput"
+"$build/bench/http_throughput"
 "$build/bench/delivery_latency" "$@"

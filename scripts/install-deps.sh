@@ -14,7 +14,7 @@ packages=(
   libtomlplusplus-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev openssl
-  python3 python3-aiosmtpd python3-cryptography python3-dkim
+  python3 python3-aiosmtpd python3-cryptography python3-dkim python3-jsonschema
 )
 
 missing=()

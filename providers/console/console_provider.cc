@@ -48,12 +48,7 @@ std::string FormatBlock(const Message& message) {
 
 absl::StatusOr<std::unique_ptr<Provider>> CreateConsoleProvider(
     const ProviderSettings& settings) {
-  for (const auto& [key, value] : settings.values()) {
-    if (key != "stream") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          settings.section(), ".", key, ": unknown setting; valid: stream"));
-    }
-  }
+  if (absl::Status s = settings.CheckKeys({"stream"}); !s.ok()) return s;
 
   const std::string stream = settings.GetString("stream", "stdout");
   std::ostream* out = nullptr;

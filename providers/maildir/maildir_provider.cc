@@ -171,12 +171,7 @@ absl::StatusOr<std::string> PrepareMaildir(const std::string& path) {
 
 absl::StatusOr<std::unique_ptr<Provider>> CreateMaildirProvider(
     const ProviderSettings& settings) {
-  for (const auto& [key, value] : settings.values()) {
-    if (key != "path") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          settings.section(), ".", key, ": unknown setting; valid: path"));
-    }
-  }
+  if (absl::Status s = settings.CheckKeys({"path"}); !s.ok()) return s;
   absl::StatusOr<std::string> path = settings.GetRequiredString("path");
   if (!path.ok()) return path.status();
 

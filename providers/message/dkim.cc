@@ -507,4 +507,33 @@ absl::StatusOr<std::string> DkimSigner::Sign(absl::string_view message,
   return absl::StrCat(kFieldName, ":", value.text(), "\r\n");
 }
 
+absl::StatusOr<std::shared_ptr<const DkimSigner>> DkimSignerFromSettings(
+    const ProviderSettings& settings) {
+  const std::string domain = settings.GetString("dkim_domain", "");
+  const std::string selector = settings.GetString("dkim_selector", "");
+  const std::string key_file = settings.GetString("dkim_key_file", "");
+  const int set = !domain.empty() + !selector.empty() + !key_file.empty();
+  if (set == 0) return std::shared_ptr<const DkimSigner>();
+  if (set != 3) {
+    return settings.Error("dkim_domain",
+                          "set all of dkim_domain, dkim_selector, "
+                          "dkim_key_file, or none");
+  }
+
+  absl::StatusOr<std::string> key = ReadWholeFile(key_file);
+  if (!key.ok()) {
+    return settings.Error("dkim_key_file", key.status().message());
+  }
+  DkimOptions options;
+  options.domain = domain;
+  options.selector = selector;
+  options.private_key = *std::move(key);
+  absl::StatusOr<std::unique_ptr<DkimSigner>> signer =
+      DkimSigner::Create(options);
+  if (!signer.ok()) {
+    return settings.Error("dkim_key_file", signer.status().message());
+  }
+  return std::shared_ptr<const DkimSigner>(*std::move(signer));
+}
+
 }  // namespace authcode::providers

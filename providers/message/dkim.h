@@ -19,6 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "providers/registry.h"
 
 namespace authcode::providers {
 
@@ -89,6 +90,13 @@ std::string CanonicalizeBody(DkimCanonicalization canon,
 
 // The bh= value: base64 of the SHA-256 of CanonicalizeBody(canon, body).
 std::string DkimBodyHash(DkimCanonicalization canon, absl::string_view body);
+
+// The signer that a provider's dkim_domain, dkim_selector and
+// dkim_key_file settings describe, or null when none of them is set.
+// InvalidArgument naming the setting when only some are set or the key
+// does not load.
+absl::StatusOr<std::shared_ptr<const DkimSigner>> DkimSignerFromSettings(
+    const ProviderSettings& settings);
 
 }  // namespace authcode::providers
 

@@ -12,6 +12,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/civil_time.h"
 #include "server/status_macros.h"
 
@@ -196,6 +197,8 @@ absl::Status CheckExtraHeader(std::string_view name, std::string_view value) {
   return CheckText(field, value);
 }
 
+}  // namespace
+
 absl::Status CheckMessage(const Message& message) {
   RETURN_IF_ERROR(CheckAddress("From (address)", message.from_address));
   RETURN_IF_ERROR(CheckText("From (display name)", message.from_name));
@@ -206,6 +209,8 @@ absl::Status CheckMessage(const Message& message) {
   }
   return absl::OkStatus();
 }
+
+namespace {
 
 // RFC 2046 bcharsnospace, plus space inside.
 bool IsBoundary(std::string_view boundary) {
@@ -508,6 +513,15 @@ absl::StatusOr<std::string> MakeBoundary(const MimeOptions& options) {
 }
 
 }  // namespace
+
+std::string FormatMailbox(absl::string_view name, absl::string_view address) {
+  if (name.empty()) return std::string(address);
+  // Encoded words fold onto continuation lines; one line unfolds them.
+  return absl::StrCat(absl::StrReplaceAll(DisplayName(std::string_view(
+                                              name.data(), name.size())),
+                                          {{"\r\n ", " "}}),
+                      " <", address, ">");
+}
 
 absl::StatusOr<MimeMessage> BuildMime(const Message& message,
                                       const MimeOptions& options) {

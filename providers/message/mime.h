@@ -68,6 +68,16 @@ struct MimeMessage {
 absl::StatusOr<MimeMessage> BuildMime(const Message& message,
                                       const MimeOptions& options = {});
 
+// The checks BuildMime makes of the message's addresses, subject, display
+// name and extra headers, for providers that hand the parts to an API
+// rather than sending MIME themselves. Same errors as BuildMime.
+absl::Status CheckMessage(const Message& message);
+
+// "name <address>" on one line, the name written as in the From header
+// (as is, quoted, or RFC 2047 encoded words); the bare address when the
+// name is empty. For APIs that take a mailbox as one string.
+std::string FormatMailbox(absl::string_view name, absl::string_view address);
+
 // True when an address needs SMTPUTF8 (non-ASCII in it).
 bool NeedsSmtpUtf8(absl::string_view address);
 

@@ -53,88 +53,6 @@ const std::set<std::string>& ValidKeys() {
   return *keys;
 }
 
-absl::Status SettingError(const ProviderSettings& settings,
-                          const std::string& key, absl::string_view problem) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(settings.section(), ".", key, ": ", problem));
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream content;
-  content << in.rdbuf();
-  if (!in.good() && !in.eof()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot read the file \"", path, "\""));
-  }
-  if (!in.is_open()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot open the file \"", path, "\""));
-  }
-  return content.str();
-}
-
-// A secret from exactly one of `key`, `key`_file (its content, without a
-// final line break) and `key`_env (the variable it names). "" when none
-// is set. Errors name the key, never the value.
-absl::StatusOr<std::string> GetSecret(const ProviderSettings& settings,
-                                      const std::string& key) {
-  const std::string file_key = key + "_file";
-  const std::string env_key = key + "_env";
-  const int set = static_cast<int>(settings.values().count(key)) +
-                  static_cast<int>(settings.values().count(file_key)) +
-                  static_cast<int>(settings.values().count(env_key));
-  if (set == 0) return std::string();
-  if (set > 1) {
-    return SettingError(
-        settings, key,
-        absl::StrCat("set only one of ", key, ", ", file_key, ", ", env_key));
-  }
-
-  std::string value;
-  if (settings.values().count(key) > 0) {
-    value = settings.GetString(key, "");
-  } else if (settings.values().count(file_key) > 0) {
-    absl::StatusOr<std::string> content =
-        ReadFile(settings.GetString(file_key, ""));
-    if (!content.ok()) {
-      return SettingError(settings, file_key, content.status().message());
-    }
-    value =
-        std::string(absl::StripSuffix(absl::StripSuffix(*content, "\n"), "\r"));
-  } else {
-    const std::string name = settings.GetString(env_key, "");
-    const char* env = std::getenv(name.c_str());
-    if (env == nullptr) {
-      return SettingError(
-          settings, env_key,
-          absl::StrCat("the environment variable \"", name, "\" is not set"));
-    }
-    value = env;
-  }
-  if (value.empty() || value.find_first_of("\r\n") != std::string::npos) {
-    return SettingError(settings, key,
-                        "the secret is empty or holds a line break");
-  }
-  return value;
-}
-
-absl::StatusOr<absl::Duration> GetDuration(const ProviderSettings& settings,
-                                           const std::string& key,
-                                           absl::Duration fallback) {
-  if (settings.values().count(key) == 0) return fallback;
-  absl::Duration value;
-  const std::string text = settings.GetString(key, "");
-  if (!absl::ParseDuration(text, &value) || value <= absl::ZeroDuration() ||
-      value > absl::Hours(1)) {
-    return SettingError(settings, key,
-                        absl::StrCat("must be a duration such as \"30s\" or "
-                                     "\"500ms\", up to 1h, got \"",
-                                     absl::CHexEscape(text), "\""));
-  }
-  return value;
-}
-
 // A name for EHLO: a domain-like name or an address literal.
 bool IsHeloName(absl::string_view name) {
   if (name.empty() || name.size() > 255) return false;
@@ -163,10 +81,10 @@ absl::Status ParseSecurity(const ProviderSettings& settings,
   } else if (security == "none") {
     options.security = SmtpSecurity::kNone;
   } else {
-    return SettingError(settings, "security",
-                        absl::StrCat("must be \"starttls\", \"tls\" or "
-                                     "\"none\", got \"",
-                                     absl::CHexEscape(security), "\""));
+    return settings.Error("security",
+                          absl::StrCat("must be \"starttls\", \"tls\" or "
+                                       "\"none\", got \"",
+                                       absl::CHexEscape(security), "\""));
   }
   absl::StatusOr<long long> port = settings.GetInt(
       "port", options.security == SmtpSecurity::kImplicitTls ? 465 : 587, 1,
@@ -186,8 +104,8 @@ absl::Status ParseCredentials(const ProviderSettings& settings,
       {"xoauth2", SmtpAuthMechanism::kXoauth2}};
   auto it = mechanisms.find(auth);
   if (it == mechanisms.end()) {
-    return SettingError(
-        settings, "auth",
+    return settings.Error(
+        "auth",
         absl::StrCat("must be \"auto\", \"plain\", \"login\" or \"xoauth2\", "
                      "got \"",
                      absl::CHexEscape(auth), "\""));
@@ -195,20 +113,20 @@ absl::Status ParseCredentials(const ProviderSettings& settings,
   creds.mechanism = it->second;
   creds.username = settings.GetString("username", "");
   if (creds.username.find_first_of("\r\n") != std::string::npos) {
-    return SettingError(settings, "username", "holds a line break");
+    return settings.Error("username", "holds a line break");
   }
 
-  absl::StatusOr<std::string> password = GetSecret(settings, "password");
+  absl::StatusOr<std::string> password = settings.GetSecret("password");
   if (!password.ok()) return password.status();
-  absl::StatusOr<std::string> token = GetSecret(settings, "oauth_token");
+  absl::StatusOr<std::string> token = settings.GetSecret("oauth_token");
   if (!token.ok()) return token.status();
   creds.password = *std::move(password);
   creds.oauth_token = *std::move(token);
 
   if (creds.username.empty()) {
     if (!creds.password.empty() || !creds.oauth_token.empty()) {
-      return SettingError(settings, "username",
-                          "required when a password or token is set");
+      return settings.Error("username",
+                            "required when a password or token is set");
     }
     return absl::OkStatus();
   }
@@ -216,45 +134,16 @@ absl::Status ParseCredentials(const ProviderSettings& settings,
                        (creds.mechanism == SmtpAuthMechanism::kAuto &&
                         !creds.oauth_token.empty());
   if (xoauth2 && creds.oauth_token.empty()) {
-    return SettingError(settings, "oauth_token",
-                        "auth = \"xoauth2\" needs one of oauth_token, "
-                        "oauth_token_file, oauth_token_env");
+    return settings.Error("oauth_token",
+                          "auth = \"xoauth2\" needs one of oauth_token, "
+                          "oauth_token_file, oauth_token_env");
   }
   if (!xoauth2 && creds.password.empty()) {
-    return SettingError(settings, "password",
-                        "a username needs one of password, password_file, "
-                        "password_env");
+    return settings.Error("password",
+                          "a username needs one of password, password_file, "
+                          "password_env");
   }
   return absl::OkStatus();
-}
-
-absl::StatusOr<std::shared_ptr<const DkimSigner>> MakeDkim(
-    const ProviderSettings& settings) {
-  const std::string domain = settings.GetString("dkim_domain", "");
-  const std::string selector = settings.GetString("dkim_selector", "");
-  const std::string key_file = settings.GetString("dkim_key_file", "");
-  const int set = !domain.empty() + !selector.empty() + !key_file.empty();
-  if (set == 0) return std::shared_ptr<const DkimSigner>();
-  if (set != 3) {
-    return SettingError(settings, "dkim_domain",
-                        "set all of dkim_domain, dkim_selector, "
-                        "dkim_key_file, or none");
-  }
-
-  absl::StatusOr<std::string> key = ReadFile(key_file);
-  if (!key.ok()) {
-    return SettingError(settings, "dkim_key_file", key.status().message());
-  }
-  DkimOptions options;
-  options.domain = domain;
-  options.selector = selector;
-  options.private_key = *std::move(key);
-  absl::StatusOr<std::unique_ptr<DkimSigner>> signer =
-      DkimSigner::Create(options);
-  if (!signer.ok()) {
-    return SettingError(settings, "dkim_key_file", signer.status().message());
-  }
-  return std::shared_ptr<const DkimSigner>(*std::move(signer));
 }
 
 // DMARC passes on DKIM only when the signing domain aligns with the From
@@ -308,13 +197,7 @@ void WarnOnWeakSecurity(const ProviderSettings& settings,
 
 absl::StatusOr<SmtpProviderConfig> ParseConfig(
     const ProviderSettings& settings) {
-  for (const auto& [key, value] : settings.values()) {
-    if (ValidKeys().count(key) == 0) {
-      return SettingError(settings, key,
-                          absl::StrCat("unknown setting; valid: ",
-                                       absl::StrJoin(ValidKeys(), ", ")));
-    }
-  }
+  if (absl::Status s = settings.CheckKeys(ValidKeys()); !s.ok()) return s;
   SmtpProviderConfig config;
   SmtpConnectionOptions& options = config.connection;
   absl::StatusOr<std::string> host = settings.GetRequiredString("host");
@@ -328,8 +211,7 @@ absl::StatusOr<SmtpProviderConfig> ParseConfig(
   options.server_name = settings.GetString("server_name", "");
   options.helo = settings.GetString("helo", LocalHostName());
   if (!IsHeloName(options.helo)) {
-    return SettingError(settings, "helo",
-                        "must be a host name or an address literal");
+    return settings.Error("helo", "must be a host name or an address literal");
   }
   if (absl::Status s = ParseCredentials(settings, options.credentials);
       !s.ok()) {
@@ -337,11 +219,11 @@ absl::StatusOr<SmtpProviderConfig> ParseConfig(
   }
 
   absl::StatusOr<absl::Duration> timeout =
-      GetDuration(settings, "timeout", absl::Seconds(30));
+      settings.GetDuration("timeout", absl::Seconds(30));
   if (!timeout.ok()) return timeout.status();
   options.timeout = *timeout;
   absl::StatusOr<absl::Duration> idle =
-      GetDuration(settings, "idle_timeout", absl::Seconds(60));
+      settings.GetDuration("idle_timeout", absl::Seconds(60));
   if (!idle.ok()) return idle.status();
   config.idle_timeout = *idle;
   absl::StatusOr<long long> pool = settings.GetInt("pool_size", 2, 1, 64);
@@ -353,13 +235,14 @@ absl::StatusOr<SmtpProviderConfig> ParseConfig(
     absl::StatusOr<std::shared_ptr<SSL_CTX>> tls =
         MakeSmtpTlsContext(ca_file, options.verify_peer);
     if (!tls.ok()) {
-      return SettingError(settings, ca_file.empty() ? "verify_peer" : "ca_file",
-                          tls.status().message());
+      return settings.Error(ca_file.empty() ? "verify_peer" : "ca_file",
+                            tls.status().message());
     }
     config.tls = *std::move(tls);
   }
 
-  absl::StatusOr<std::shared_ptr<const DkimSigner>> dkim = MakeDkim(settings);
+  absl::StatusOr<std::shared_ptr<const DkimSigner>> dkim =
+      DkimSignerFromSettings(settings);
   if (!dkim.ok()) return dkim.status();
   config.dkim = *std::move(dkim);
   return config;

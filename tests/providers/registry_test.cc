@@ -1,11 +1,17 @@
 #include "providers/registry.h"
 
+#include <stdlib.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
+#include "tests/support/files.h"
 
 namespace authcode::providers {
 namespace {
@@ -86,6 +92,14 @@ TEST(ProviderRegistryTest, BuiltinsIncludeConsole) {
   EXPECT_EQ((*provider)->name(), "console");
 }
 
+TEST(ProviderRegistryTest, BuiltinsAreEveryProvider) {
+  ProviderRegistry registry;
+  RegisterBuiltinProviders(registry);
+  EXPECT_EQ(registry.Names(),
+            (std::vector<std::string>{"console", "maildir", "sendgrid", "ses",
+                                      "smtp"}));
+}
+
 TEST(ProviderSettingsTest, GetStringFallsBack) {
   const ProviderSettings settings = Smtp({{"host", "mail.example.com"}});
   EXPECT_EQ(settings.GetString("host", "localhost"), "mail.example.com");
@@ -135,6 +149,67 @@ TEST(ProviderSettingsTest, ErrorEscapesControlCharacters) {
   auto port = Smtp({{"port", "1\n2"}}).GetInt("port", 25, 1, 65535);
   ASSERT_FALSE(port.ok());
   EXPECT_EQ(port.status().message().find('\n'), std::string::npos);
+}
+
+TEST(ProviderSettingsTest, GetSecretFromValueFileOrEnvironment) {
+  EXPECT_EQ(Smtp({}).GetSecret("password").value(), "");
+  EXPECT_EQ(Smtp({{"password", "pw1"}}).GetSecret("password").value(), "pw1");
+
+  const std::string file = testing::TempPath("authcode-secret");
+  testing::WriteFile(file, "pw2\r\n");
+  EXPECT_EQ(Smtp({{"password_file", file}}).GetSecret("password").value(),
+            "pw2");
+  std::remove(file.c_str());
+
+  setenv("AUTHCODE_TEST_SECRET", "pw3", 1);
+  EXPECT_EQ(Smtp({{"password_env", "AUTHCODE_TEST_SECRET"}})
+                .GetSecret("password")
+                .value(),
+            "pw3");
+  unsetenv("AUTHCODE_TEST_SECRET");
+}
+
+TEST(ProviderSettingsTest, GetSecretNamesTheKeyNeverTheValue) {
+  const std::vector<std::pair<std::map<std::string, std::string>, std::string>>
+      cases = {
+          {{{"password", "pw"}, {"password_env", "X"}},
+           "providers.smtp.password: set only one of password, password_file, "
+           "password_env"},
+          {{{"password_env", "AUTHCODE_TEST_UNSET"}},
+           "providers.smtp.password_env: the environment variable "
+           "\"AUTHCODE_TEST_UNSET\" is not set"},
+          {{{"password_file", "/nonexistent/pw"}},
+           "providers.smtp.password_file: cannot open the file "
+           "\"/nonexistent/pw\""},
+          {{{"password", "p\nw"}},
+           "providers.smtp.password: the secret is empty or holds a line "
+           "break"},
+      };
+  for (const auto& [values, expected] : cases) {
+    const absl::Status status = Smtp(values).GetSecret("password").status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(status.message(), expected);
+  }
+}
+
+TEST(ProviderSettingsTest, GetDurationReadsAbseilDurations) {
+  EXPECT_EQ(Smtp({{"timeout", "1500ms"}})
+                .GetDuration("timeout", absl::Seconds(1))
+                .value(),
+            absl::Milliseconds(1500));
+  EXPECT_EQ(Smtp({}).GetDuration("timeout", absl::Seconds(1)).value(),
+            absl::Seconds(1));
+  for (const char* bad : {"30", "0s", "-1s", "2h", "soon"}) {
+    EXPECT_FALSE(
+        Smtp({{"timeout", bad}}).GetDuration("timeout", absl::Seconds(1)).ok())
+        << bad;
+  }
+}
+
+TEST(ProviderSettingsTest, CheckKeysListsTheValidOnes) {
+  EXPECT_TRUE(Smtp({{"host", "h"}}).CheckKeys({"host", "port"}).ok());
+  EXPECT_EQ(Smtp({{"hots", "h"}}).CheckKeys({"host", "port"}).message(),
+            "providers.smtp.hots: unknown setting; valid: host, port");
 }
 
 }  // namespace

@@ -40,7 +40,6 @@ constexpr char kPassword[] = "s3cret-Pa55word";
 
 using testing::MakeTempDir;
 using testing::ReadFile;
-using testing::SmtpPeerScript;
 using TestServer = testing::SmtpPeer;
 
 // The received message as Python's email package reads it.
@@ -86,9 +85,7 @@ class SmtpProviderTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     certs_ = new std::string(MakeTempDir("authcode-smtp-test"));
-    const std::string command =
-        absl::StrCat(kPython, " ", SmtpPeerScript(), " --make-certs ", *certs_);
-    ASSERT_EQ(std::system(command.c_str()), 0);
+    ASSERT_TRUE(testing::MakeTestCerts(*certs_));
   }
 
   static void TearDownTestSuite() {

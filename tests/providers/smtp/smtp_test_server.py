@@ -5,15 +5,14 @@ Built on aiosmtpd (Debian's python3-aiosmtpd); run it with /usr/bin/python3.
 It listens on port 0, prints the port on the first line of stdout, and
 exits when its stdin closes, so it never outlives the test that started it.
 
-  --make-certs DIR     write ca.pem, server.pem, server.key (a throwaway CA
-                       and a certificate for localhost and 127.0.0.1), exit.
   --dir DIR            where to write what it receives: msg-N.eml (the DATA
                        bytes after dot-unstuffing), msg-N.json (envelope),
                        commands.log (every command line, one per line) and
                        connections (the number of TCP connections accepted).
   --security MODE      starttls (offered, and required before MAIL),
                        plain (STARTTLS not offered), tls (implicit TLS).
-  --cert, --key        the server certificate for starttls and tls.
+  --cert, --key        the server certificate for starttls and tls (make
+                       one with tests/support/test_certs.py).
   --auth USER:PASS     offer AUTH PLAIN and LOGIN and require it.
   --oauth USER:TOKEN   also offer AUTH XOAUTH2, accepting that bearer token.
   --fail STEP=CODE     answer STEP (mail, rcpt, data, auth) with CODE.
@@ -24,8 +23,6 @@ exits when its stdin closes, so it never outlives the test that started it.
 import argparse
 import base64
 import asyncio
-import datetime
-import ipaddress
 import json
 import logging
 import os
@@ -41,59 +38,6 @@ TEXTS = {
     "data": "{code} {cls}.3.0 message refused by test",
     "auth": "{code} {cls}.7.8 authentication refused by test",
 }
-
-
-def make_certs(folder):
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.utcnow()
-    later = now + datetime.timedelta(days=2)
-    earlier = now - datetime.timedelta(hours=1)
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "authcode test CA")])
-    ca = (x509.CertificateBuilder()
-          .subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number())
-          .not_valid_before(earlier).not_valid_after(later)
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), True)
-          .add_extension(x509.KeyUsage(False, False, False, False, False, True,
-                                       True, False, False), True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(
-              ca_key.public_key()), False)
-          .sign(ca_key, hashes.SHA256()))
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
-                                                        "localhost")]))
-            .issuer_name(ca_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(earlier).not_valid_after(later)
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"),
-                x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None),
-                           True)
-            .add_extension(x509.ExtendedKeyUsage(
-                [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                ca_key.public_key()), False)
-            .sign(ca_key, hashes.SHA256()))
-
-    pem = serialization.Encoding.PEM
-    with open(os.path.join(folder, "ca.pem"), "wb") as f:
-        f.write(ca.public_bytes(pem))
-    with open(os.path.join(folder, "server.pem"), "wb") as f:
-        f.write(cert.public_bytes(pem))
-    with open(os.path.join(folder, "server.key"), "wb") as f:
-        f.write(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
 
 
 class Recorder:
@@ -203,8 +147,7 @@ class CountingSMTP(SMTP):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--make-certs")
-    parser.add_argument("--dir")
+    parser.add_argument("--dir", required=True)
     parser.add_argument("--security", default="starttls",
                         choices=["starttls", "plain", "tls"])
     parser.add_argument("--cert")
@@ -215,10 +158,6 @@ def main():
     parser.add_argument("--stall", action="store_true")
     parser.add_argument("--no-smtputf8", action="store_true")
     args = parser.parse_args()
-
-    if args.make_certs:
-        make_certs(args.make_certs)
-        return
 
     # A plaintext server with AUTH is what the tests want to refuse.
     warnings.filterwarnings("ignore", message="Requiring AUTH")

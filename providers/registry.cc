@@ -14,6 +14,9 @@
 #include "absl/strings/strip.h"
 #include "providers/console/console_provider.h"
 #include "providers/maildir/maildir_provider.h"
+#include "providers/mailgun/mailgun_provider.h"
+#include "providers/postmark/postmark_provider.h"
+#include "providers/resend/resend_provider.h"
 #include "providers/sendgrid/sendgrid_provider.h"
 #include "providers/ses/ses_provider.h"
 #include "providers/smtp/smtp_provider.h"
@@ -201,6 +204,9 @@ std::vector<std::string> ProviderRegistry::Names() const {
 void RegisterBuiltinProviders(ProviderRegistry& registry) {
   RegisterConsoleProvider(registry);
   RegisterMaildirProvider(registry);
+  RegisterMailgunProvider(registry);
+  RegisterPostmarkProvider(registry);
+  RegisterResendProvider(registry);
   RegisterSendGridProvider(registry);
   RegisterSesProvider(registry);
   RegisterSmtpProvider(registry);

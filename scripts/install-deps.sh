@@ -15,7 +15,15 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev openssl
   python3 python3-aiosmtpd python3-cryptography python3-dkim python3-jsonschema
+  python3-grpcio python3-protobuf postgresql-client-15
+  golang-go protoc-gen-go protoc-gen-go-grpc golang-google-grpc-dev
+  golang-google-protobuf-dev golang-google-genproto-dev
+  golang-github-golang-protobuf-1-5-dev
+  nodejs
 )
+# Debian's nodejs ships npm as a package of its own; other builds of
+# nodejs (NodeSource's) bundle it and conflict with Debian's.
+if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -4,6 +4,9 @@
 #   pg-tmp.sh start DIR   start a cluster on a free loopback port, print its
 #                         URL and write it to DIR/url
 #   pg-tmp.sh stop DIR    stop that cluster and remove it and DIR
+#   pg-tmp.sh pause DIR   stop the server (as a crash would), keep its data
+#   pg-tmp.sh resume DIR  start it again on the same port (tests of what
+#                         the service does while the database is down)
 #
 # The cluster lives in a fresh folder under /tmp (named in DIR/cluster),
 # since the PostgreSQL user may not be able to reach DIR. It listens on
@@ -75,6 +78,7 @@ start() {
     port=$(free_port)
     if as_pg "$bin/pg_ctl" -D "$home/data" -l "$home/server.log" -w -t 60 \
         -o "$options -p $port" start >/dev/null; then
+      printf '%s\n' "$options -p $port" >"$home/options"
       url="postgresql://authcode:${password}@127.0.0.1:${port}/postgres"
       (umask 077 && printf '%s\n' "$url" >"$dir/url")
       echo "$url"
@@ -99,11 +103,26 @@ stop() {
   rm -rf "$dir"
 }
 
+pause() {
+  local home
+  home=$(cat "$dir/cluster")
+  as_pg "$bin/pg_ctl" -D "$home/data" -m immediate -w stop >/dev/null
+}
+
+resume() {
+  local home
+  home=$(cat "$dir/cluster")
+  as_pg "$bin/pg_ctl" -D "$home/data" -l "$home/server.log" -w -t 60 \
+    -o "$(cat "$home/options")" start >/dev/null
+}
+
 case "$cmd" in
   start) start ;;
   stop) stop ;;
+  pause) pause ;;
+  resume) resume ;;
   *)
-    echo "usage: pg-tmp.sh start|stop DIR" >&2
+    echo "usage: pg-tmp.sh start|stop|pause|resume DIR" >&2
     exit 2
     ;;
 esac

@@ -269,6 +269,8 @@ struct FileSettings {
 
 absl::Status ReadServer(Section& s, FileSettings& f) {
   RETURN_IF_ERROR(s.String("listen", &f.config.server.listen));
+  RETURN_IF_ERROR(s.Duration("health_interval", kPositive,
+                             &f.config.server.health_interval));
   return s.Duration("shutdown_grace", kNonNegative,
                     &f.config.server.shutdown_grace);
 }

@@ -40,6 +40,9 @@ struct Config {
     std::string listen = "127.0.0.1:50051";
     // How long a stop waits for running RPCs and sends.
     absl::Duration shutdown_grace = absl::Seconds(10);
+    // How often the health service checks the database: NOT_SERVING while
+    // it cannot be reached, SERVING again once it can.
+    absl::Duration health_interval = absl::Seconds(1);
   } server;
 
   struct Database {

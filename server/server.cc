@@ -93,6 +93,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Config config,
         server->store_->ListenForJobs([worker] { worker->Wake(); });
   }
   server->cleaner_ = std::thread([s = server.get()] { s->CleanupLoop(); });
+  server->health_ = std::thread([s = server.get()] { s->HealthLoop(); });
   log::Info("server.started",
             {{"listen", cfg.server.listen},
              {"port", absl::StrCat(server->port_)},
@@ -125,6 +126,7 @@ bool Server::Shutdown() {
                 "will be sent again when its lease runs out"}});
   }
   if (cleaner_.joinable()) cleaner_.join();
+  if (health_.joinable()) health_.join();
   log::Info("server.stopped", {});
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -133,6 +135,32 @@ bool Server::Shutdown() {
   }
   cv_.notify_all();
   return clean;
+}
+
+void Server::HealthLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!cv_.wait_for(
+      lock, absl::ToChronoMilliseconds(config_.server.health_interval),
+      [&] { return stopping_; })) {
+    lock.unlock();
+    const absl::Status ping = store_->Ping();
+    lock.lock();
+    // A stop owns the status from here on: it stays NOT_SERVING.
+    if (stopping_ || ping.ok() == database_ok_) continue;
+    database_ok_ = ping.ok();
+    auto* health = grpc_server_->GetHealthCheckService();
+    health->SetServingStatus(kServiceName, database_ok_);
+    health->SetServingStatus(database_ok_);
+    if (database_ok_) {
+      log::Info("health.serving", {{"note", "the database answers again"}});
+    } else {
+      log::Warn("health.not_serving",
+                {{"reason", std::string(ping.message())},
+                 {"note",
+                  "the database does not answer; RPCs fail with "
+                  "UNAVAILABLE until it does"}});
+    }
+  }
 }
 
 void Server::CleanupLoop() {

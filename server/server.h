@@ -65,6 +65,9 @@ class Server {
  private:
   explicit Server(Config config);
   void CleanupLoop();
+  // Sets the health status from a database ping every
+  // server.health_interval until the stop.
+  void HealthLoop();
 
   const Config config_;
   std::unique_ptr<Store> store_;
@@ -80,10 +83,12 @@ class Server {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;   // Guarded by mu_.
-  bool stopped_ = false;    // Guarded by mu_.
-  bool abandoned_ = false;  // A send outlived the grace; guarded by mu_.
+  bool stopping_ = false;    // Guarded by mu_.
+  bool stopped_ = false;     // Guarded by mu_.
+  bool abandoned_ = false;   // A send outlived the grace; guarded by mu_.
+  bool database_ok_ = true;  // As last reported; guarded by mu_.
   std::thread cleaner_;
+  std::thread health_;
 };
 
 }  // namespace authcode

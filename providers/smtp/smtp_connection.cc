@@ -304,7 +304,11 @@ absl::Status SmtpConnection::Handshake() {
     const long verify = SSL_get_verify_result(ssl_);
     if (options_.verify_peer && verify != X509_V_OK) {
       ERR_clear_error();
-      return Broken(absl::FailedPreconditionError(absl::StrCat(
+      // Unavailable, not a permanent failure: the server could not be
+      // trusted this time (an interception, or a setup an operator can
+      // fix), which says nothing against the mail. It waits for a retry
+      // or goes to the next provider; nothing was sent either way.
+      return Broken(absl::UnavailableError(absl::StrCat(
           "TLS: the certificate of \"", name,
           "\" failed verification: ", X509_verify_cert_error_string(verify),
           " (set ca_file, or server_name to the certificate's name)")));
@@ -327,7 +331,9 @@ absl::Status SmtpConnection::Hello() {
 
 absl::Status SmtpConnection::StartTls() {
   if (!caps_.starttls) {
-    return Broken(absl::FailedPreconditionError(
+    // Retryable for the same reason as a certificate that fails: a
+    // missing STARTTLS may be a downgrade by someone on the path.
+    return Broken(absl::UnavailableError(
         "STARTTLS: the server does not offer STARTTLS, and security = "
         "\"starttls\" requires it; the mail was not sent in plaintext (use "
         "security = \"none\" only for a trusted local relay)"));

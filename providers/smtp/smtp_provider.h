@@ -17,11 +17,13 @@
 // angle brackets), which is stable and can be searched for in the
 // recipient's mailbox; the server's queue id is not kept. Failures:
 //   Retryable  a 4xx reply, a timeout, a refused or dropped connection, a
-//              TLS handshake that broke off;
-//   Permanent  a 5xx reply, STARTTLS required but not offered, an
-//              untrusted certificate, an address that needs SMTPUTF8 on a
-//              server without it, a message BuildMime refuses (a CR or LF
-//              in a header field).
+//              TLS handshake that broke off, STARTTLS required but not
+//              offered, an untrusted certificate (the mail waits, or goes
+//              to the next provider, while the path or setup is fixed;
+//              it is never sent unprotected);
+//   Permanent  a 5xx reply, an address that needs SMTPUTF8 on a server
+//              without it, a message BuildMime refuses (a CR or LF in a
+//              header field).
 // The error names the step and carries the server's reply, trimmed and
 // with control characters removed: "smtp: RCPT TO: 550 5.1.1 no such user".
 // Credentials never appear in errors or logs.

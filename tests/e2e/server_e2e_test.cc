@@ -5,12 +5,18 @@
 // This binary links no server code, only generated stubs, so it also
 // proves the API is usable from a plain client.
 #include <signal.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include <string>
 #include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "authcode/v1/authcode.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -167,6 +173,68 @@ TEST_F(ServerE2eTest, RefusesToStartWithoutADatabase) {
   EXPECT_EQ(server.Wait(), 1);
   EXPECT_THAT(server.err(), HasSubstr("database"));
   EXPECT_THAT(server.err(), Not(HasSubstr("x:y@")));
+}
+
+// The health service follows the database: a cluster of the test's own
+// is stopped (as a crash would) and started again under a running server.
+TEST(ServerHealthE2eTest, FollowsTheDatabaseDownAndBackUp) {
+  if (std::getenv("AUTHCODE_TEST_DATABASE_URL") != nullptr) {
+    GTEST_SKIP() << "needs a PostgreSQL cluster of its own to stop; skipped "
+                    "with AUTHCODE_TEST_DATABASE_URL set";
+  }
+  const std::string pg_tmp = (std::filesystem::path(__FILE__).parent_path() /
+                              "../../scripts/pg-tmp.sh")
+                                 .string();
+  char tmpl[] = "/tmp/authcode-health-e2e.XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const auto pg = [&](const std::string& command) {
+    return std::system(
+        absl::StrCat(pg_tmp, " ", command, " ", dir, "/pg >/dev/null").c_str());
+  };
+  ASSERT_EQ(pg("start"), 0);
+  std::string url;
+  std::getline(std::ifstream(dir + "/pg/url"), url);
+  std::ofstream(dir + "/authcode.toml")
+      << "[server]\nhealth_interval = \"100ms\"\n";
+  Process server({AUTHCODE_BINARY, "--config", dir + "/authcode.toml"},
+                 {"PATH=/usr/bin:/bin", "AUTHCODE_DATABASE_URL=" + url,
+                  "AUTHCODE_HASHING_KEYS=" + KeyRing("h1", 'h'),
+                  "AUTHCODE_OUTBOX_KEYS=" + KeyRing("o1", 'o'),
+                  "AUTHCODE_LISTEN=127.0.0.1:0"});
+  const std::string port = testing::WaitForPort(server);
+  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  const auto status = [&] {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service("authcode.v1.AuthCodeService");
+    grpc::health::v1::HealthCheckResponse response;
+    EXPECT_TRUE(health->Check(&ctx, request, &response).ok());
+    return response.status();
+  };
+  // Polls until the status is `want` or 15 s pass.
+  const auto becomes =
+      [&](grpc::health::v1::HealthCheckResponse::ServingStatus want) {
+        const absl::Time deadline = absl::Now() + absl::Seconds(15);
+        while (status() != want && absl::Now() < deadline) {
+          absl::SleepFor(absl::Milliseconds(50));
+        }
+        return status() == want;
+      };
+  using Health = grpc::health::v1::HealthCheckResponse;
+
+  EXPECT_EQ(status(), Health::SERVING);
+  ASSERT_EQ(pg("pause"), 0);
+  EXPECT_TRUE(becomes(Health::NOT_SERVING)) << server.err();
+  ASSERT_EQ(pg("resume"), 0);
+  EXPECT_TRUE(becomes(Health::SERVING)) << server.err();
+
+  server.Signal(SIGTERM);
+  EXPECT_EQ(server.Wait(), 0);
+  EXPECT_THAT(server.err(), HasSubstr("event=health.not_serving"));
+  EXPECT_THAT(server.err(), HasSubstr("event=health.serving"));
+  EXPECT_EQ(pg("stop"), 0);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -95,9 +95,9 @@ TEST(ProviderRegistryTest, BuiltinsIncludeConsole) {
 TEST(ProviderRegistryTest, BuiltinsAreEveryProvider) {
   ProviderRegistry registry;
   RegisterBuiltinProviders(registry);
-  EXPECT_EQ(registry.Names(),
-            (std::vector<std::string>{"console", "maildir", "sendgrid", "ses",
-                                      "smtp"}));
+  EXPECT_EQ(registry.Names(), (std::vector<std::string>{
+                                  "console", "maildir", "mailgun", "postmark",
+                                  "resend", "sendgrid", "ses", "smtp"}));
 }
 
 TEST(ProviderSettingsTest, GetStringFallsBack) {

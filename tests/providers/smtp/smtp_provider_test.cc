@@ -248,7 +248,7 @@ TEST_F(SmtpProviderTest, RefusesPlaintextWhenStartTlsIsNotOffered) {
   ASSERT_NE(provider, nullptr);
 
   const SendResult result = provider->Send(TestMessage());
-  EXPECT_EQ(result.kind(), SendResult::Kind::kPermanent);
+  EXPECT_EQ(result.kind(), SendResult::Kind::kRetryable);
   EXPECT_TRUE(absl::StrContains(result.error(), "does not offer STARTTLS"))
       << result.error();
   EXPECT_FALSE(absl::StrContains(server->Commands(), "AUTH"));
@@ -264,7 +264,7 @@ TEST_F(SmtpProviderTest, RefusesAnUntrustedCertificate) {
   ASSERT_NE(provider, nullptr);
 
   const SendResult result = provider->Send(TestMessage());
-  EXPECT_EQ(result.kind(), SendResult::Kind::kPermanent);
+  EXPECT_EQ(result.kind(), SendResult::Kind::kRetryable);
   EXPECT_TRUE(absl::StrContains(result.error(), "failed verification"))
       << result.error();
   EXPECT_EQ(server->Messages(), 0);
@@ -278,7 +278,7 @@ TEST_F(SmtpProviderTest, RefusesACertificateForAnotherName) {
   ASSERT_NE(provider, nullptr);
 
   const SendResult result = provider->Send(TestMessage());
-  EXPECT_EQ(result.kind(), SendResult::Kind::kPermanent);
+  EXPECT_EQ(result.kind(), SendResult::Kind::kRetryable);
   EXPECT_TRUE(absl::StrContains(result.error(), "failed verification"))
       << result.error();
 }

@@ -9,14 +9,13 @@ status 1.
 Exit status 0 when all checks pass, 1 otherwise.
 """
 
-import argparse
 import os
 import re
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import AuthcodeServer  # noqa: E402
+from harness import AuthcodeServer, argument_parser  # noqa: E402
 
 EXAMPLE_TIMEOUT_S = 60
 
@@ -26,15 +25,7 @@ class Failure(Exception):
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--authcode", required=True,
-                        help="the server binary")
-    parser.add_argument("--pg-dir", required=True,
-                        help="the test cluster of scripts/pg-tmp.sh")
-    parser.add_argument("--build-dir", required=True,
-                        help="the CMake build tree")
-    parser.add_argument("--source-dir", required=True,
-                        help="the source tree")
+    parser = argument_parser(__doc__.splitlines()[0])
     return parser.parse_args()
 
 

@@ -13,6 +13,7 @@ where the tests read the codes from.
 Only the standard library and Debian's psql are used.
 """
 
+import argparse
 import base64
 import os
 import re
@@ -27,6 +28,20 @@ _STARTED = re.compile(r"event=server\.started .*port=([0-9]+)")
 _MAIL = re.compile(
     r"----- authcode console mail (\S+) -----\n(.*?)"
     r"----- end authcode console mail \1 -----\n", re.S)
+
+
+def argument_parser(description):
+    """The flags every client test takes from tests/CMakeLists.txt."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--authcode", required=True,
+                        help="the authcode server binary")
+    parser.add_argument("--pg-dir", required=True,
+                        help="the test cluster's folder (scripts/pg-tmp.sh)")
+    parser.add_argument("--build-dir", required=True,
+                        help="the CMake build tree")
+    parser.add_argument("--source-dir", required=True,
+                        help="the source tree")
+    return parser
 
 
 def _key_ring(key_id):

@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-format
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   golang-github-gogo-googleapis-dev grpc-proto
-  libabsl-dev libssl-dev libcurl4-openssl-dev libpqxx-dev
+  libabsl-dev libssl-dev libcurl4-openssl-dev libpqxx-dev libidn2-dev
   postgresql-15 postgresql-client-15
   nlohmann-json3-dev libspdlog-dev libkainjow-mustache-dev
   libtomlplusplus-dev libcli11-dev

@@ -1,5 +1,8 @@
 #include "server/config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
@@ -16,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -45,8 +49,8 @@ std::string Quote(absl::string_view value) {
   return absl::StrCat("\"", absl::CHexEscape(value), "\"");
 }
 
-// Reads a whole file. The error names the path and the OS reason, never
-// any of the contents.
+}  // namespace
+
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
   std::FILE* file = std::fopen(path.c_str(), "rb");
   if (file == nullptr) {
@@ -71,6 +75,8 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
   }
   return contents;
 }
+
+namespace {
 
 absl::Status Annotate(const absl::Status& status, absl::string_view subject) {
   return absl::Status(status.code(),
@@ -190,6 +196,16 @@ class Section {
     return absl::OkStatus();
   }
 
+  absl::Status Bool(const std::string& key, bool* out) {
+    const toml::node* node = Get(key);
+    if (node == nullptr) return absl::OkStatus();
+    if (!node->is_boolean()) {
+      return WrongType(KeyName(key), "true or false", *node);
+    }
+    *out = node->as_boolean()->get();
+    return absl::OkStatus();
+  }
+
   absl::Status Int(const std::string& key, int lo, int hi, int* out) {
     long long value = *out;
     RETURN_IF_ERROR(LongLong(key, lo, hi, &value));
@@ -268,11 +284,16 @@ struct FileSettings {
 };
 
 absl::Status ReadServer(Section& s, FileSettings& f) {
-  RETURN_IF_ERROR(s.String("listen", &f.config.server.listen));
-  RETURN_IF_ERROR(s.Duration("health_interval", kPositive,
-                             &f.config.server.health_interval));
-  return s.Duration("shutdown_grace", kNonNegative,
-                    &f.config.server.shutdown_grace);
+  Config::Server& server = f.config.server;
+  RETURN_IF_ERROR(s.String("listen", &server.listen));
+  RETURN_IF_ERROR(s.String("tls_cert_file", &server.tls_cert_file));
+  RETURN_IF_ERROR(s.String("tls_key_file", &server.tls_key_file));
+  RETURN_IF_ERROR(s.String("tls_client_ca_file", &server.tls_client_ca_file));
+  RETURN_IF_ERROR(s.String("tls_client_auth", &server.tls_client_auth));
+  RETURN_IF_ERROR(s.Bool("allow_plaintext", &server.allow_plaintext));
+  RETURN_IF_ERROR(
+      s.Duration("health_interval", kPositive, &server.health_interval));
+  return s.Duration("shutdown_grace", kNonNegative, &server.shutdown_grace);
 }
 
 absl::Status ReadDatabase(Section& s, FileSettings& f) {
@@ -532,6 +553,11 @@ absl::StatusOr<FileSettings> ReadConfigFile(const std::string& path) {
 
   f.hashing_keys_file = ResolveBeside(path, f.hashing_keys_file);
   f.outbox_keys_file = ResolveBeside(path, f.outbox_keys_file);
+  Config::Server& server = f.config.server;
+  for (std::string* file : {&server.tls_cert_file, &server.tls_key_file,
+                            &server.tls_client_ca_file}) {
+    *file = ResolveBeside(path, *file);
+  }
   return f;
 }
 
@@ -796,9 +822,54 @@ absl::Status ValidateDelivery(const Config::Delivery& delivery,
   return absl::OkStatus();
 }
 
+// The listener's transport: certificate and key come as a pair, mutual TLS
+// builds on TLS, and plaintext stays on loopback unless the operator says
+// that something else protects it.
+absl::Status ValidateTransport(const Config::Server& server,
+                               const Origins& origins) {
+  const bool has_cert = !server.tls_cert_file.empty();
+  if (has_cert != !server.tls_key_file.empty()) {
+    return Invalid(
+        Subject(origins,
+                has_cert ? "server.tls_key_file" : "server.tls_cert_file"),
+        absl::StrCat("required with ",
+                     has_cert ? "server.tls_cert_file" : "server.tls_key_file",
+                     "; set both or neither"));
+  }
+  if (!server.tls_client_ca_file.empty() && !has_cert) {
+    return Invalid(Subject(origins, "server.tls_client_ca_file"),
+                   "needs server.tls_cert_file and server.tls_key_file: "
+                   "mutual TLS is TLS with client certificates");
+  }
+  if (!server.tls_client_auth.empty()) {
+    RETURN_IF_ERROR(CheckOneOf("server.tls_client_auth", server.tls_client_auth,
+                               {"require", "optional"}));
+    if (server.tls_client_ca_file.empty()) {
+      return Invalid("server.tls_client_auth",
+                     "needs server.tls_client_ca_file, the CA that client "
+                     "certificates must chain to");
+    }
+  }
+
+  if (!has_cert && !server.allow_plaintext &&
+      !IsLoopbackListen(server.listen)) {
+    return Invalid(
+        "server.allow_plaintext",
+        absl::StrCat(Subject(origins, "server.listen"), " ",
+                     Quote(server.listen),
+                     " is not a loopback address and TLS is off, so calls "
+                     "and their codes would cross the network in clear; set "
+                     "server.tls_cert_file and server.tls_key_file, or "
+                     "server.allow_plaintext = true when a TLS-terminating "
+                     "proxy or a private network protects the traffic"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Validate(const Config& config, const Origins& origins) {
   RETURN_IF_ERROR(
       CheckListen(Subject(origins, "server.listen"), config.server.listen));
+  RETURN_IF_ERROR(ValidateTransport(config.server, origins));
   RETURN_IF_ERROR(ValidateDelivery(config.delivery, origins));
   RETURN_IF_ERROR(CheckOneOf(Subject(origins, "log.level"), config.log.level,
                              {"trace", "debug", "info", "warn", "error"}));
@@ -909,6 +980,25 @@ absl::StatusOr<std::vector<Key>> ParseKeyRing(const std::string& text,
   return keys;
 }
 
+bool IsLoopbackListen(const std::string& listen) {
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return false;
+  const std::string host = listen.substr(0, colon);
+  if (absl::EqualsIgnoreCase(host, "localhost")) return true;
+
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    const std::string bare = host.substr(1, host.size() - 2);
+    in6_addr v6;
+    if (inet_pton(AF_INET6, bare.c_str(), &v6) != 1) return false;
+    // ::1, or 127.0.0.0/8 written as an IPv4-mapped address.
+    return IN6_IS_ADDR_LOOPBACK(&v6) ||
+           (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+  }
+  in_addr v4;
+  if (inet_pton(AF_INET, host.c_str(), &v4) != 1) return false;
+  return (ntohl(v4.s_addr) >> 24) == 127;
+}
+
 const std::vector<std::string>& ChainFor(const Config& config,
                                          const std::string& purpose) {
   const auto route = config.delivery.routes.find(purpose);
@@ -951,7 +1041,19 @@ absl::StatusOr<Config> LoadConfig(
            &origins);
   RETURN_IF_ERROR(OverrideChain(env, &config.delivery.chain, &origins));
   Override(env, "AUTHCODE_LOG_LEVEL", "log.level", &config.log.level, &origins);
+  // Paths from the environment are taken as they are, like the *_FILE
+  // secrets: relative to the working directory.
+  Config::Server& server = config.server;
+  Override(env, "AUTHCODE_TLS_CERT_FILE", "server.tls_cert_file",
+           &server.tls_cert_file, &origins);
+  Override(env, "AUTHCODE_TLS_KEY_FILE", "server.tls_key_file",
+           &server.tls_key_file, &origins);
+  Override(env, "AUTHCODE_TLS_CLIENT_CA_FILE", "server.tls_client_ca_file",
+           &server.tls_client_ca_file, &origins);
   RETURN_IF_ERROR(Validate(config, origins));
+  if (!server.tls_client_ca_file.empty() && server.tls_client_auth.empty()) {
+    server.tls_client_auth = "require";
+  }
 
   RETURN_IF_ERROR(LoadSecrets(env, file, &config));
   return std::move(config);

@@ -35,9 +35,25 @@ struct RateWindow {
 
 struct Config {
   struct Server {
-    // host:port to listen on. Plaintext is only for loopback until TLS
-    // exists, so the default binds 127.0.0.1.
+    // host:port to listen on. Without TLS it must be a loopback address
+    // unless allow_plaintext is set; the default binds 127.0.0.1.
     std::string listen = "127.0.0.1:50051";
+    // PEM certificate chain (leaf first) and its private key, unencrypted.
+    // Both or neither; with them the server speaks TLS only. Paths from the
+    // file are resolved beside it; env AUTHCODE_TLS_CERT_FILE and
+    // AUTHCODE_TLS_KEY_FILE override them. Read again on SIGHUP.
+    std::string tls_cert_file;
+    std::string tls_key_file;
+    // PEM CA bundle that client certificates must chain to (mutual TLS);
+    // needs the two above. Env AUTHCODE_TLS_CLIENT_CA_FILE.
+    std::string tls_client_ca_file;
+    // "require" (a client without a certificate is refused) or "optional"
+    // (one that presents a certificate must present a good one). Empty
+    // exactly when tls_client_ca_file is; "require" when only the CA is set.
+    std::string tls_client_auth;
+    // Lets a server without TLS listen on an address that is not loopback
+    // (behind a TLS-terminating proxy, say). It warns at start-up.
+    bool allow_plaintext = false;
     // How long a stop waits for running RPCs and sends.
     absl::Duration shutdown_grace = absl::Seconds(10);
     // How often the health service checks the database: NOT_SERVING while
@@ -160,6 +176,19 @@ const std::vector<std::string>& ChainFor(const Config& config,
 // The instance named `name`: its table, or {type = name} when it has none.
 Config::Provider ProviderInstance(const Config& config,
                                   const std::string& name);
+
+// Whether the host of a host:port `listen` address is loopback: 127.0.0.0/8,
+// ::1 (in brackets) or "localhost". Names are not resolved.
+bool IsLoopbackListen(const std::string& listen);
+
+// Whether `server` has a certificate, so the listener speaks TLS.
+inline bool TlsEnabled(const Config::Server& server) {
+  return !server.tls_cert_file.empty();
+}
+
+// Reads a whole file of at most 1 MiB. Errors name the path and the OS's
+// reason, never any of the contents.
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path);
 
 // The process environment as a map, for LoadConfig.
 std::map<std::string, std::string> ProcessEnvironment();

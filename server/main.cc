@@ -3,7 +3,10 @@
 //   authcode [--config FILE] [serve]   run the server (the default)
 //   authcode [--config FILE] migrate   apply the schema and exit
 //   authcode [--config FILE] check-config
-//                                      validate the config and exit
+//                                      validate the config (and read the
+//                                      TLS files) and exit
+//
+// SIGTERM or SIGINT stops the server; SIGHUP reloads its TLS files.
 #include <pthread.h>
 #include <csignal>
 #include <cstdlib>
@@ -14,6 +17,7 @@
 #include "server/log.h"
 #include "server/server.h"
 #include "server/store.h"
+#include "server/tls.h"
 
 namespace {
 
@@ -24,25 +28,31 @@ int Fail(const absl::Status& status) {
   return 1;
 }
 
-// Blocks SIGINT and SIGTERM in every thread (call before starting any) and
-// returns the set, for sigwait().
-sigset_t BlockStopSignals() {
+// Blocks SIGINT, SIGTERM and SIGHUP in every thread (call before starting
+// any) and returns the set, for sigwait(). Blocked from the start, a
+// SIGHUP never takes its default action of ending the process.
+sigset_t BlockSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   return set;
 }
 
 int Serve(authcode::Config config) {
-  const sigset_t signals = BlockStopSignals();
+  const sigset_t signals = BlockSignals();
   absl::StatusOr<std::unique_ptr<authcode::Server>> server =
       authcode::Server::Start(std::move(config), {});
   if (!server.ok()) return Fail(server.status());
 
+  // SIGHUP reloads the TLS files (a failure is logged and changes
+  // nothing); SIGINT or SIGTERM stops.
   int signal = 0;
-  sigwait(&signals, &signal);
+  while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) {
+    (void)(*server)->ReloadTls();
+  }
   authcode::log::Info("server.stopping",
                       {{"signal", signal == SIGINT ? "SIGINT" : "SIGTERM"}});
   if (!(*server)->Shutdown()) {
@@ -84,6 +94,14 @@ int main(int argc, char** argv) {
   }
 
   if (check->parsed()) {
+    if (authcode::TlsEnabled(config->server)) {
+      const absl::StatusOr<authcode::TlsMaterial> tls =
+          authcode::ReadTlsMaterial(config->server);
+      if (!tls.ok()) {
+        std::cerr << "authcode: " << tls.status().message() << "\n";
+        return 2;
+      }
+    }
     std::cout << "config OK\n";
     return 0;
   }

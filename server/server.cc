@@ -23,6 +23,11 @@ absl::Duration LongestWindow(const Config& config) {
   return longest;
 }
 
+// "2026-12-05T18:50:14Z", whatever the machine's time zone.
+std::string FormatUtc(absl::Time time) {
+  return absl::FormatTime(absl::RFC3339_sec, time, absl::UTCTimeZone());
+}
+
 }  // namespace
 
 Server::Server(Config config) : config_(std::move(config)) {}
@@ -43,6 +48,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Config config,
                                                       Options options) {
   auto server = std::unique_ptr<Server>(new Server(std::move(config)));
   const Config& cfg = server->config_;
+
+  // Certificates first: a bad one should not wait for the database.
+  std::shared_ptr<grpc::ServerCredentials> credentials =
+      grpc::InsecureServerCredentials();
+  if (TlsEnabled(cfg.server)) {
+    ASSIGN_OR_RETURN(server->tls_, TlsCredentials::Create(cfg.server));
+    credentials = server->tls_->credentials();
+  }
 
   ASSIGN_OR_RETURN(server->store_,
                    Store::Connect(cfg.database.url, cfg.database.pool_size,
@@ -72,8 +85,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Config config,
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(cfg.server.listen, grpc::InsecureServerCredentials(),
-                           &server->port_);
+  builder.AddListeningPort(cfg.server.listen, credentials, &server->port_);
   builder.RegisterService(server->service_.get());
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
@@ -94,11 +106,50 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Config config,
   }
   server->cleaner_ = std::thread([s = server.get()] { s->CleanupLoop(); });
   server->health_ = std::thread([s = server.get()] { s->HealthLoop(); });
+  server->LogTransport();
   log::Info("server.started",
             {{"listen", cfg.server.listen},
              {"port", absl::StrCat(server->port_)},
+             {"transport", TransportName(cfg.server)},
              {"chain", absl::StrJoin(cfg.delivery.chain, ",")}});
   return server;
+}
+
+void Server::LogTransport() const {
+  const Config::Server& s = config_.server;
+  if (tls_ != nullptr) {
+    const char* client_auth = s.tls_client_ca_file.empty()      ? "none"
+                              : s.tls_client_auth == "optional" ? "optional"
+                                                                : "require";
+    log::Info("tls.loaded", {{"transport", TransportName(s)},
+                             {"client_auth", client_auth},
+                             {"cert_not_after", FormatUtc(tls_->not_after())}});
+  } else if (!IsLoopbackListen(s.listen)) {
+    log::Warn("server.plaintext",
+              {{"listen", s.listen},
+               {"note",
+                "server.allow_plaintext is on: calls, codes included, "
+                "cross the network unencrypted and unauthenticated; only "
+                "safe behind a TLS-terminating proxy or on a network you "
+                "trust"}});
+  }
+}
+
+absl::Status Server::ReloadTls() {
+  if (tls_ == nullptr) {
+    log::Info("tls.reload_skipped", {{"note", "TLS is off"}});
+    return absl::OkStatus();
+  }
+  const absl::Status reloaded = tls_->Reload();
+  if (!reloaded.ok()) {
+    log::Error("tls.reload_failed",
+               {{"error", std::string(reloaded.message())},
+                {"note", "the TLS files loaded before stay in use"}});
+    return reloaded;
+  }
+  log::Info("tls.reloaded", {{"transport", TransportName(config_.server)},
+                             {"cert_not_after", FormatUtc(tls_->not_after())}});
+  return absl::OkStatus();
 }
 
 bool Server::Shutdown() {

@@ -26,6 +26,7 @@
 #include "server/secretbox.h"
 #include "server/service.h"
 #include "server/store.h"
+#include "server/tls.h"
 
 namespace authcode {
 
@@ -62,8 +63,16 @@ class Server {
   // (the job's lease makes another worker send it).
   bool Shutdown();
 
+  // Reads the TLS certificate, key and client CA files again (SIGHUP) and
+  // logs the outcome; on failure the previous ones stay in use. Nothing
+  // to do without TLS.
+  absl::Status ReloadTls();
+
  private:
   explicit Server(Config config);
+  // Says at start-up which transport is on; warns about plaintext off
+  // loopback.
+  void LogTransport() const;
   void CleanupLoop();
   // Sets the health status from a database ping every
   // server.health_interval until the stop.
@@ -78,6 +87,9 @@ class Server {
   std::unique_ptr<DeliveryWorker> worker_;
   std::unique_ptr<JobListener> listener_;
   std::unique_ptr<AuthCodeServiceImpl> service_;
+  // Null without TLS. Declared before grpc_server_, which uses it until
+  // destroyed.
+  std::unique_ptr<TlsCredentials> tls_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
 

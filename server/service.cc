@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "nlohmann/json.hpp"
+#include "server/address.h"
 #include "server/grpc_status.h"
 #include "server/log.h"
 #include "server/status_macros.h"
@@ -86,7 +87,8 @@ std::string RequestFingerprint(const v1::IssueCodeRequest& request) {
     absl::StrAppend(&message, field.size(), ":");
     message.append(field);
   };
-  add(NormalizeRecipient(request.recipient()));
+  // Called for valid requests only; a refused address has no key.
+  add(ParseRecipient(request.recipient()).value_or(request.recipient()));
   add(request.purpose());
   add(request.locale());
   add(request.client_ip());
@@ -151,12 +153,14 @@ absl::StatusOr<v1::IssueCodeResponse> AuthCodeServiceImpl::Issue(
   if (!violations.empty()) return InvalidRequestError(violations);
 
   const std::string tenant = config_->default_tenant;
-  const std::string recipient = NormalizeRecipient(request.recipient());
+  ASSIGN_OR_RETURN(const Recipient parsed,
+                   ParseRecipientAddress(request.recipient()));
+  const std::string& recipient = parsed.key;
   ASSIGN_OR_RETURN(const std::string code,
                    GenerateCode(config_->codes.length, random_));
   ASSIGN_OR_RETURN(const std::string code_id, NewCodeId(random_));
 
-  DeliveryPayload payload{request.recipient(), code, request.locale(), {}};
+  DeliveryPayload payload{parsed.mailbox, code, request.locale(), {}};
   payload.values.insert(request.template_values().begin(),
                         request.template_values().end());
   ASSIGN_OR_RETURN(Sealed sealed,
@@ -262,7 +266,8 @@ absl::StatusOr<v1::VerifyCodeResponse> AuthCodeServiceImpl::Verify(
   if (!violations.empty()) return InvalidRequestError(violations);
 
   const std::string tenant = config_->default_tenant;
-  const std::string recipient = NormalizeRecipient(request.recipient());
+  ASSIGN_OR_RETURN(const std::string recipient,
+                   ParseRecipient(request.recipient()));
   VerifyParams params;
   params.tenant = tenant;
   params.purpose = request.purpose();

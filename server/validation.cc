@@ -10,25 +10,17 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/address.h"
 
 namespace authcode {
 namespace {
 
-constexpr size_t kMaxAddress = 254;
-constexpr size_t kMaxLocalPart = 64;
-constexpr size_t kMaxLabel = 63;
 constexpr size_t kMaxSlug = 32;
 constexpr size_t kMaxLocale = 35;
 
 // Names the caller may not set: the composer provides them.
 constexpr std::array<absl::string_view, 4> kReservedValues = {
     "code", "expires_in_minutes", "recipient", "purpose"};
-
-bool IsAtext(char c) {
-  return absl::ascii_isalnum(c) ||
-         absl::string_view("!#$%&'*+/=?^_`{|}~-").find(c) !=
-             absl::string_view::npos;
-}
 
 bool IsSlug(absl::string_view s, size_t max) {
   if (s.empty() || s.size() > max || !absl::ascii_islower(s[0])) return false;
@@ -56,7 +48,10 @@ bool HasControl(absl::string_view s) {
 // Why `s` is not acceptable free text, or "": it must be well-formed
 // UTF-8 (no overlong forms, surrogates or code points past U+10FFFF) with
 // no control characters, C0 or C1, and no Unicode line or paragraph
-// separator, so nothing can start a new line in a header or a log.
+// separator, so nothing can start a new line in a header or a log; and no
+// bidirectional embedding, override or isolate control (U+202A-U+202E,
+// U+2066-U+2069), which can make a subject or a body display in an order
+// other than the one it has ("Trojan Source").
 std::string CheckText(absl::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
@@ -94,60 +89,21 @@ std::string CheckText(absl::string_view s) {
       return "may not hold control characters (CR, LF, tab, NUL, ...) or "
              "line separators";
     }
+    if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069)) {
+      return "may not hold bidirectional override, embedding or isolate "
+             "controls (U+202A-U+202E, U+2066-U+2069)";
+    }
     i += extra + 1;
-  }
-  return "";
-}
-
-std::string CheckDomain(absl::string_view domain) {
-  if (domain.empty()) return "has no domain after '@'";
-  if (domain.front() == '[') return "IP address literals are not accepted";
-  std::vector<absl::string_view> labels = absl::StrSplit(domain, '.');
-  if (labels.size() < 2) return "domain must have at least two labels";
-  for (absl::string_view label : labels) {
-    if (label.empty()) return "domain has an empty label";
-    if (label.size() > kMaxLabel) {
-      return "domain label is longer than 63 characters";
-    }
-    if (label.front() == '-' || label.back() == '-') {
-      return "domain label starts or ends with '-'";
-    }
-    for (char c : label) {
-      if (!absl::ascii_isalnum(c) && c != '-') {
-        return "domain may hold only letters, digits, '-' and '.'";
-      }
-    }
-  }
-  const absl::string_view tld = labels.back();
-  if (std::all_of(tld.begin(), tld.end(),
-                  [](char c) { return absl::ascii_isdigit(c); })) {
-    return "top-level domain is all digits";
-  }
-  return "";
-}
-
-std::string CheckLocalPart(absl::string_view local) {
-  if (local.empty()) return "has nothing before '@'";
-  if (local.size() > kMaxLocalPart) {
-    return "local part is longer than 64 characters";
-  }
-  if (local.front() == '.' || local.back() == '.' ||
-      local.find("..") != absl::string_view::npos) {
-    return "local part has a leading, trailing or double '.'";
-  }
-  for (char c : local) {
-    if (!IsAtext(c) && c != '.') {
-      return absl::StrCat("local part may not hold ",
-                          Quote(absl::string_view(&c, 1)));
-    }
   }
   return "";
 }
 
 void CheckRecipient(absl::string_view recipient,
                     std::vector<FieldViolation>& out) {
-  const std::string why = CheckEmailAddress(recipient);
-  if (!why.empty()) out.push_back({"recipient", why});
+  const absl::Status parsed = ParseRecipient(recipient).status();
+  if (!parsed.ok()) {
+    out.push_back({"recipient", std::string(parsed.message())});
+  }
 }
 
 void CheckPurpose(absl::string_view purpose, std::vector<FieldViolation>& out) {
@@ -278,35 +234,6 @@ bool IsCodeId(absl::string_view text) {
     }
   }
   return true;
-}
-
-std::string CheckEmailAddress(absl::string_view address) {
-  if (address.empty()) return "required";
-  if (address.size() > kMaxAddress) {
-    return absl::StrCat("must be at most ", kMaxAddress, " octets; got ",
-                        address.size());
-  }
-  if (HasControl(address)) {
-    return "may not hold control characters (CR, LF, NUL, ...)";
-  }
-  if (std::any_of(address.begin(), address.end(), [](char c) {
-        return static_cast<unsigned char>(c) >= 0x80;
-      })) {
-    return "must be ASCII; internationalized addresses are not accepted";
-  }
-  if (address.find_first_of(" <>,;:()[]\\\"") != absl::string_view::npos) {
-    return "must be a bare address such as ada@example.com, without a "
-           "display name, quotes, spaces or brackets";
-  }
-  const size_t at = address.rfind('@');
-  if (at == absl::string_view::npos) return "must contain '@'";
-  std::string why = CheckLocalPart(address.substr(0, at));
-  if (why.empty()) why = CheckDomain(address.substr(at + 1));
-  return why;
-}
-
-std::string NormalizeRecipient(absl::string_view address) {
-  return absl::AsciiStrToLower(address);
 }
 
 std::vector<FieldViolation> ValidateIssueRequest(

@@ -4,6 +4,11 @@
 // way google.rpc.BadRequest expects (e.g. "recipient",
 // "template_values.app_name"). An empty list means the request is good.
 // Descriptions quote no more of the bad value than is safe to log.
+//
+// The recipient is checked by ParseRecipientAddress() (server/address.h),
+// whose reason becomes the description; once the request is valid, the
+// service asks the same parser for the address to mail and the key to
+// store codes under.
 #ifndef AUTHCODE_SERVER_VALIDATION_H_
 #define AUTHCODE_SERVER_VALIDATION_H_
 
@@ -32,18 +37,8 @@ std::vector<FieldViolation> ValidateIssueRequest(
 std::vector<FieldViolation> ValidateVerifyRequest(
     const v1::VerifyCodeRequest& request);
 
-// Why `address` is not an acceptable recipient, or "" when it is. Accepts
-// ASCII dot-atom addresses of at most 254 octets (local part at most 64)
-// on a domain name with at least two labels.
-std::string CheckEmailAddress(absl::string_view address);
-
 // True for a code id as IssueCode returns it: a lower-case canonical UUID.
 bool IsCodeId(absl::string_view text);
-
-// The key codes and limits are stored under: the address with its ASCII
-// letters lower-cased, so "Ada@Example.COM" and "ada@example.com" share one
-// code and one set of limits.
-std::string NormalizeRecipient(absl::string_view address);
 
 }  // namespace authcode
 

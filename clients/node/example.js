@@ -49,7 +49,8 @@ function connect(target) {
     { ...PROTO_OPTIONS, includeDirs: [PROTOS_DIR] });
   const { AuthCodeService } =
     grpc.loadPackageDefinition(definition).authcode.v1;
-  // The server has no TLS yet; keep it on loopback or a private network.
+  // Plaintext suits a server on loopback; for one with TLS use
+  // grpc.credentials.createSsl(rootCerts, privateKey, certChain).
   return new AuthCodeService(target, grpc.credentials.createInsecure());
 }
 

@@ -60,6 +60,11 @@ void ExpectDefaults(const Config& c) {
   const Config d;
   EXPECT_EQ(c.server.listen, d.server.listen);
   EXPECT_EQ(c.server.shutdown_grace, d.server.shutdown_grace);
+  EXPECT_EQ(c.server.tls_cert_file, d.server.tls_cert_file);
+  EXPECT_EQ(c.server.tls_key_file, d.server.tls_key_file);
+  EXPECT_EQ(c.server.tls_client_ca_file, d.server.tls_client_ca_file);
+  EXPECT_EQ(c.server.tls_client_auth, d.server.tls_client_auth);
+  EXPECT_EQ(c.server.allow_plaintext, d.server.allow_plaintext);
   EXPECT_EQ(c.database.pool_size, d.database.pool_size);
   EXPECT_EQ(c.codes.length, d.codes.length);
   EXPECT_EQ(c.codes.ttl, d.codes.ttl);
@@ -173,6 +178,11 @@ default_tenant = "acme-1"
 [server]
 listen = "0.0.0.0:6000"
 shutdown_grace = "30s"
+tls_cert_file = "tls/server.pem"
+tls_key_file = "/etc/authcode/server.key"
+tls_client_ca_file = "tls/clients.pem"
+tls_client_auth = "optional"
+allow_plaintext = true
 
 [database]
 url = "postgresql://from-file/authcode"
@@ -242,6 +252,12 @@ format = "json"
   EXPECT_EQ(config->default_tenant, "acme-1");
   EXPECT_EQ(config->server.listen, "0.0.0.0:6000");
   EXPECT_EQ(config->server.shutdown_grace, absl::Seconds(30));
+  // Relative TLS files are found beside the config file too.
+  EXPECT_EQ(config->server.tls_cert_file, dir_ + "/tls/server.pem");
+  EXPECT_EQ(config->server.tls_key_file, "/etc/authcode/server.key");
+  EXPECT_EQ(config->server.tls_client_ca_file, dir_ + "/tls/clients.pem");
+  EXPECT_EQ(config->server.tls_client_auth, "optional");
+  EXPECT_TRUE(config->server.allow_plaintext);
   EXPECT_EQ(config->database.url, "postgresql://from-file/authcode");
   EXPECT_EQ(config->database.pool_size, 16);
   EXPECT_EQ(config->codes.length, 8);
@@ -968,6 +984,7 @@ TEST_F(ConfigTest, EnvironmentWinsOverFile) {
   const std::string toml = R"toml(
 [server]
 listen = "127.0.0.1:1111"
+allow_plaintext = true
 [database]
 url = "postgresql://from-file/authcode"
 [hashing]
@@ -1141,6 +1158,137 @@ TEST_F(ConfigTest, ProcessEnvironmentHoldsTheRealEnvironment) {
   unsetenv("AUTHCODE_CONFIG_TEST_VAR");
   ASSERT_EQ(env.count("AUTHCODE_CONFIG_TEST_VAR"), 1u);
   EXPECT_EQ(env.at("AUTHCODE_CONFIG_TEST_VAR"), "a=b c");
+}
+
+TEST_F(ConfigTest, TlsIsOffAndPlaintextStaysOnLoopbackByDefault) {
+  const absl::StatusOr<Config> config = LoadConfig("", SecretEnv());
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(TlsEnabled(config->server));
+  EXPECT_TRUE(IsLoopbackListen(config->server.listen));
+  EXPECT_FALSE(config->server.allow_plaintext);
+  EXPECT_EQ(config->server.tls_client_auth, "");
+}
+
+TEST_F(ConfigTest, ClientAuthIsRequiredWhenAClientCaIsSet) {
+  const absl::StatusOr<Config> config = LoadToml(R"toml(
+[server]
+tls_cert_file = "server.pem"
+tls_key_file = "server.key"
+tls_client_ca_file = "/etc/authcode/clients.pem"
+)toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(TlsEnabled(config->server));
+  EXPECT_EQ(config->server.tls_cert_file, dir_ + "/server.pem");
+  EXPECT_EQ(config->server.tls_key_file, dir_ + "/server.key");
+  EXPECT_EQ(config->server.tls_client_ca_file, "/etc/authcode/clients.pem");
+  EXPECT_EQ(config->server.tls_client_auth, "require");
+}
+
+TEST_F(ConfigTest, RejectsIncompleteOrContradictoryTls) {
+  const std::string tls =
+      "tls_cert_file = \"s.pem\"\ntls_key_file = \"s.key\"\n";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"tls_cert_file = \"s.pem\"\n",
+       "server.tls_key_file: required with server.tls_cert_file; set both "
+       "or neither"},
+      {"tls_key_file = \"s.key\"\n",
+       "server.tls_cert_file: required with server.tls_key_file; set both "
+       "or neither"},
+      {"tls_client_ca_file = \"ca.pem\"\n",
+       "server.tls_client_ca_file: needs server.tls_cert_file and "
+       "server.tls_key_file: mutual TLS is TLS with client certificates"},
+      {tls + "tls_client_auth = \"optional\"\n",
+       "server.tls_client_auth: needs server.tls_client_ca_file, the CA that "
+       "client certificates must chain to"},
+      {tls + "tls_client_ca_file = \"ca.pem\"\ntls_client_auth = \"always\"\n",
+       "server.tls_client_auth: must be one of require, optional; got "
+       "\"always\""},
+      {"allow_plaintext = \"yes\"\n",
+       "server.allow_plaintext: expected true or false, got a string"},
+      {"tls_cert_file = 1\n",
+       "server.tls_cert_file: expected a string, got an integer"},
+  };
+  for (const auto& [server, message] : cases) {
+    SCOPED_TRACE(server);
+    EXPECT_EQ(ErrorOf(LoadToml("[server]\n" + server)), message);
+  }
+}
+
+TEST_F(ConfigTest, PlaintextOffLoopbackNeedsAllowPlaintextOrTls) {
+  for (const std::string listen :
+       {"0.0.0.0:50051", "10.0.0.7:50051", "[::]:50051", "128.0.0.1:50051",
+        "example.com:50051", "localhost.example.com:50051", "[::2]:50051"}) {
+    SCOPED_TRACE(listen);
+    const std::string toml = "[server]\nlisten = \"" + listen + "\"\n";
+    const std::string message = ErrorOf(LoadToml(toml));
+    EXPECT_THAT(message, ::testing::StartsWith("server.allow_plaintext: "));
+    EXPECT_THAT(message, HasSubstr("\"" + listen + "\" is not a loopback"));
+
+    // Either setting says that the traffic is protected.
+    const absl::StatusOr<Config> allowed =
+        LoadToml(toml + "allow_plaintext = true\n");
+    EXPECT_TRUE(allowed.ok()) << allowed.status();
+    const absl::StatusOr<Config> tls = LoadToml(
+        toml + "tls_cert_file = \"s.pem\"\ntls_key_file = \"s.key\"\n");
+    EXPECT_TRUE(tls.ok()) << tls.status();
+  }
+
+  // Blamed on the variable when the address came from the environment.
+  Env env = SecretEnv();
+  env["AUTHCODE_LISTEN"] = "0.0.0.0:50051";
+  EXPECT_THAT(ErrorOf(LoadConfig("", env)),
+              HasSubstr("server.allow_plaintext: server.listen (from "
+                        "AUTHCODE_LISTEN) \"0.0.0.0:50051\" is not"));
+}
+
+TEST_F(ConfigTest, KnowsLoopbackListenAddresses) {
+  for (const std::string listen :
+       {"127.0.0.1:50051", "127.1.2.3:0", "[::1]:50051", "localhost:50051",
+        "LocalHost:1", "[::ffff:127.0.0.1]:50051", "[0:0:0:0:0:0:0:1]:1"}) {
+    EXPECT_TRUE(IsLoopbackListen(listen)) << listen;
+    const absl::StatusOr<Config> config =
+        LoadToml("[server]\nlisten = \"" + listen + "\"\n");
+    EXPECT_TRUE(config.ok()) << listen << ": " << config.status();
+  }
+  for (const std::string listen :
+       {"0.0.0.0:50051", "[::]:50051", "128.0.0.1:1", "127.0.0.1", "::1:50051",
+        "127.1:50051", "[::ffff:10.0.0.1]:1", "localhost.:1", "[]:1", ""}) {
+    EXPECT_FALSE(IsLoopbackListen(listen)) << listen;
+  }
+}
+
+TEST_F(ConfigTest, TlsFilesFromTheEnvironmentWinOverTheFile) {
+  const std::string toml = R"toml(
+[server]
+listen = "0.0.0.0:50051"
+tls_cert_file = "file.pem"
+tls_key_file = "file.key"
+)toml";
+  Env env = SecretEnv();
+  env["AUTHCODE_TLS_CERT_FILE"] = "certs/env.pem";
+  env["AUTHCODE_TLS_KEY_FILE"] = "/run/secrets/env.key";
+  env["AUTHCODE_TLS_CLIENT_CA_FILE"] = "/run/secrets/clients.pem";
+  const absl::StatusOr<Config> config = LoadToml(toml, env);
+  ASSERT_TRUE(config.ok()) << config.status();
+  // Like the *_FILE secrets, a path from the environment is taken as it
+  // is, relative to the working directory.
+  EXPECT_EQ(config->server.tls_cert_file, "certs/env.pem");
+  EXPECT_EQ(config->server.tls_key_file, "/run/secrets/env.key");
+  EXPECT_EQ(config->server.tls_client_ca_file, "/run/secrets/clients.pem");
+  EXPECT_EQ(config->server.tls_client_auth, "require");
+
+  // A certificate from the environment still needs its key, and a client
+  // CA needs both.
+  env = SecretEnv();
+  env["AUTHCODE_TLS_CERT_FILE"] = "/run/secrets/env.pem";
+  EXPECT_EQ(ErrorOf(LoadConfig("", env)),
+            "server.tls_key_file: required with server.tls_cert_file; set "
+            "both or neither");
+  env = SecretEnv();
+  env["AUTHCODE_TLS_CLIENT_CA_FILE"] = "/run/secrets/clients.pem";
+  EXPECT_THAT(ErrorOf(LoadConfig("", env)),
+              HasSubstr("server.tls_client_ca_file (from "
+                        "AUTHCODE_TLS_CLIENT_CA_FILE): needs"));
 }
 
 TEST(ParseKeyRingTest, ReadsLinesCommasAndComments) {

@@ -147,11 +147,15 @@ class PeerProcess {
 
 // Writes a throwaway CA (ca.pem) and a server certificate for localhost
 // and 127.0.0.1 (server.pem, server.key) into `dir`, with test_certs.py.
-inline bool MakeTestCerts(const std::string& dir) {
+// With `clients`, also a client certificate from that CA (client.pem,
+// client.key) and one from an unrelated CA (other-ca.pem,
+// other-client.pem, other-client.key), for mutual TLS.
+inline bool MakeTestCerts(const std::string& dir, bool clients = false) {
   const std::string script =
       (std::filesystem::path(__FILE__).parent_path() / "test_certs.py")
           .string();
-  const std::string command = absl::StrCat(kPython, " ", script, " ", dir);
+  const std::string command =
+      absl::StrCat(kPython, " ", script, " ", dir, clients ? " --clients" : "");
   return std::system(command.c_str()) == 0;
 }
 

@@ -4,14 +4,11 @@
 // so every message pays for TCP, STARTTLS, the TLS handshake and AUTH.
 //
 //   smtp_throughput [MESSAGES] [THREADS]   (defaults 300 and 2)
-#include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
-#include <thread>
-#include <vector>
 
+#include "bench/send_throughput.h"
 #include "providers/registry.h"
 #include "providers/smtp/smtp_provider.h"
 #include "tests/providers/smtp/smtp_peer.h"
@@ -19,7 +16,8 @@
 namespace authcode {
 namespace {
 
-using providers::Message;
+using bench::BenchMessage;
+using bench::Run;
 using providers::Provider;
 using providers::ProviderRegistry;
 using providers::ProviderSettings;
@@ -49,43 +47,6 @@ std::unique_ptr<Provider> MakeProvider(const testing::SmtpPeer& peer,
     std::exit(1);
   }
   return *std::move(provider);
-}
-
-Message BenchMessage(int n) {
-  Message m;
-  m.from_address = "codes@example.com";
-  m.from_name = "Acme";
-  m.to_address = "user" + std::to_string(n) + "@example.net";
-  m.subject = "Your sign-in code";
-  m.text = "Your code is 123456. It is valid for 10 minutes.\n";
-  m.html = "<p>Your code is <b>123456</b>. It is valid for 10 minutes.</p>\n";
-  m.delivery_id = "bench-" + std::to_string(n);
-  return m;
-}
-
-// Sends `messages` from `threads` threads; `send` sends message n. Returns
-// messages per second, or exits on a failed send.
-template <typename Send>
-double Run(int messages, int threads, Send send) {
-  std::atomic<int> next{0}, failed{0};
-  const auto start = std::chrono::steady_clock::now();
-  std::vector<std::thread> workers;
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&] {
-      for (int n = next++; n < messages; n = next++) {
-        if (!send(n)) ++failed;
-      }
-    });
-  }
-  for (auto& w : workers) w.join();
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-          .count();
-  if (failed > 0) {
-    std::fprintf(stderr, "%d sends failed\n", failed.load());
-    std::exit(1);
-  }
-  return messages / seconds;
 }
 
 int Main(int argc, char** argv) {

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
@@ -292,6 +293,10 @@ absl::Status ReadServer(Section& s, FileSettings& f) {
   RETURN_IF_ERROR(s.String("tls_client_auth", &server.tls_client_auth));
   RETURN_IF_ERROR(s.Bool("allow_plaintext", &server.allow_plaintext));
   RETURN_IF_ERROR(
+      s.Bool("allow_unauthenticated", &server.allow_unauthenticated));
+  RETURN_IF_ERROR(
+      s.Int("max_request_bytes", 4096, 4 << 20, &server.max_request_bytes));
+  RETURN_IF_ERROR(
       s.Duration("health_interval", kPositive, &server.health_interval));
   return s.Duration("shutdown_grace", kNonNegative, &server.shutdown_grace);
 }
@@ -309,11 +314,12 @@ absl::Status ReadCodes(Section& s, FileSettings& f) {
   return s.Int("max_attempts", 1, 100, &codes.max_attempts);
 }
 
-// limits.issue: an array of {window, limit} tables that replaces the
-// default windows as a whole.
-absl::Status ReadIssueWindows(Section& s, std::vector<RateWindow>* out) {
-  const std::string name = s.KeyName("issue");
-  const toml::node* node = s.Get("issue");
+// An array of {window, limit} tables under `key` that replaces `out` as a
+// whole. Only limits.issue and its per-tenant override need a window.
+absl::Status ReadWindows(Section& s, const std::string& key, bool may_be_empty,
+                         std::vector<RateWindow>* out) {
+  const std::string name = s.KeyName(key);
+  const toml::node* node = s.Get(key);
   if (node == nullptr) return absl::OkStatus();
   if (!node->is_array()) {
     return WrongType(name, "an array of {window, limit} tables", *node);
@@ -344,14 +350,19 @@ absl::Status ReadIssueWindows(Section& s, std::vector<RateWindow>* out) {
     windows.push_back(window);
   }
 
-  if (windows.empty()) return Invalid(name, "must have at least one window");
+  if (windows.empty() && !may_be_empty) {
+    return Invalid(name, "must have at least one window");
+  }
   *out = std::move(windows);
   return absl::OkStatus();
 }
 
 absl::Status ReadLimits(Section& s, FileSettings& f) {
   Config::Limits& limits = f.config.limits;
-  RETURN_IF_ERROR(ReadIssueWindows(s, &limits.issue));
+  RETURN_IF_ERROR(ReadWindows(s, "issue", false, &limits.issue));
+  RETURN_IF_ERROR(ReadWindows(s, "ip_issue", true, &limits.ip_issue));
+  RETURN_IF_ERROR(s.Int("ipv6_prefix", 32, 128, &limits.ipv6_prefix));
+  RETURN_IF_ERROR(ReadWindows(s, "ceiling", true, &limits.ceiling));
   RETURN_IF_ERROR(s.Int("max_failures", 1, 100000, &limits.max_failures));
   RETURN_IF_ERROR(s.Duration("lockout", kPositive, &limits.lockout));
   return s.Duration("forget_failures_after", kPositive,
@@ -481,6 +492,50 @@ absl::Status ReadProviders(Section& s, FileSettings& f) {
   return absl::OkStatus();
 }
 
+// token_sha256: the lower-case hex SHA-256 of each token, never a token.
+absl::Status ReadTokenDigests(Section& s, std::vector<std::string>* out) {
+  std::vector<std::string> hex;
+  RETURN_IF_ERROR(s.Strings("token_sha256", &hex));
+  for (size_t i = 0; i < hex.size(); ++i) {
+    const bool ok =
+        hex[i].size() == 64 &&
+        hex[i].find_first_not_of("0123456789abcdef") == std::string::npos;
+    if (!ok) {
+      // The entry is not quoted: it may be a token pasted by mistake.
+      return Invalid(absl::StrCat(s.KeyName("token_sha256"), "[", i, "]"),
+                     "must be 64 lower-case hex digits, the SHA-256 of a "
+                     "token (authcode new-token prints both); never the "
+                     "token itself");
+    }
+    out->push_back(absl::HexStringToBytes(hex[i]));
+  }
+  return absl::OkStatus();
+}
+
+// [tenants.NAME]: read after [limits], whose windows are the defaults.
+absl::Status ReadTenants(Section& s, FileSettings& f) {
+  std::vector<std::string> names;
+  for (const auto& [name, node] : s.table()) names.emplace_back(name.str());
+
+  for (const std::string& name : names) {
+    ASSIGN_OR_RETURN(const toml::table* table, s.Table(name));
+    Section t(*table, s.KeyName(name));
+    Config::Tenant tenant;
+    tenant.issue = f.config.limits.issue;
+    tenant.ip_issue = f.config.limits.ip_issue;
+    tenant.ceiling = f.config.limits.ceiling;
+    RETURN_IF_ERROR(ReadTokenDigests(t, &tenant.token_digests));
+    RETURN_IF_ERROR(t.Strings("client_names", &tenant.client_names));
+    RETURN_IF_ERROR(t.Strings("purposes", &tenant.purposes));
+    RETURN_IF_ERROR(ReadWindows(t, "issue", false, &tenant.issue));
+    RETURN_IF_ERROR(ReadWindows(t, "ip_issue", true, &tenant.ip_issue));
+    RETURN_IF_ERROR(ReadWindows(t, "ceiling", true, &tenant.ceiling));
+    RETURN_IF_ERROR(t.Finish());
+    f.config.tenants[name] = std::move(tenant);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ReadMail(Section& s, FileSettings& f) {
   Config::Mail& mail = f.config.mail;
   RETURN_IF_ERROR(s.String("from_address", &mail.from_address));
@@ -506,12 +561,12 @@ struct SectionReader {
   absl::Status (*read)(Section&, FileSettings&);
 };
 constexpr SectionReader kSectionReaders[] = {
-    {"server", ReadServer},     {"database", ReadDatabase},
-    {"codes", ReadCodes},       {"limits", ReadLimits},
-    {"hashing", ReadHashing},   {"outbox", ReadOutbox},
-    {"delivery", ReadDelivery}, {"providers", ReadProviders},
-    {"mail", ReadMail},         {"cleanup", ReadCleanup},
-    {"log", ReadLog},
+    {"server", ReadServer},       {"database", ReadDatabase},
+    {"codes", ReadCodes},         {"limits", ReadLimits},
+    {"tenants", ReadTenants},     {"hashing", ReadHashing},
+    {"outbox", ReadOutbox},       {"delivery", ReadDelivery},
+    {"providers", ReadProviders}, {"mail", ReadMail},
+    {"cleanup", ReadCleanup},     {"log", ReadLog},
 };
 
 // Key files named in the config are found relative to the config file, so
@@ -866,10 +921,87 @@ absl::Status ValidateTransport(const Config::Server& server,
   return absl::OkStatus();
 }
 
+// Every tenant can be reached by some credential, no credential reaches
+// two tenants, and a server nobody has to authenticate to stays on
+// loopback unless the operator says otherwise.
+absl::Status ValidateTenants(const Config& config, const Origins& origins) {
+  std::map<std::string, std::string> token_owner, name_owner;
+  for (const auto& [name, tenant] : config.tenants) {
+    const std::string key = "tenants." + name;
+    if (!IsTenant(name)) {
+      return Invalid("tenants",
+                     absl::StrCat("name ", Quote(name),
+                                  " must match [a-z0-9][a-z0-9_-]{0,62}"));
+    }
+    if (tenant.token_digests.empty() && tenant.client_names.empty()) {
+      return Invalid(key,
+                     "needs token_sha256 or client_names: no caller could "
+                     "authenticate as it");
+    }
+    for (const std::string& digest : tenant.token_digests) {
+      const auto [it, added] = token_owner.emplace(digest, name);
+      if (!added) {
+        return Invalid(key + ".token_sha256",
+                       absl::StrCat("a token digest is also listed for "
+                                    "tenants.",
+                                    it->second,
+                                    "; each token names one "
+                                    "tenant"));
+      }
+    }
+    for (const std::string& client : tenant.client_names) {
+      if (client.empty() || client.size() > 253 || HasControlChar(client)) {
+        return Invalid(key + ".client_names",
+                       absl::StrCat("must be certificate names (1-253 "
+                                    "characters, no control characters), "
+                                    "got ",
+                                    Quote(client)));
+      }
+      const auto [it, added] = name_owner.emplace(client, name);
+      if (!added) {
+        return Invalid(key + ".client_names",
+                       absl::StrCat(Quote(client),
+                                    " is also listed for "
+                                    "tenants.",
+                                    it->second));
+      }
+    }
+    if (!tenant.client_names.empty() &&
+        config.server.tls_client_ca_file.empty()) {
+      return Invalid(key + ".client_names",
+                     "needs server.tls_client_ca_file: client certificates "
+                     "are only asked for with mutual TLS");
+    }
+    for (const std::string& purpose : tenant.purposes) {
+      if (!IsName(purpose, "_-")) {
+        return Invalid(key + ".purposes",
+                       absl::StrCat("purpose ", Quote(purpose), " must match ",
+                                    kNamePattern));
+      }
+    }
+  }
+
+  if (config.tenants.empty() && !config.server.allow_unauthenticated &&
+      !IsLoopbackListen(config.server.listen)) {
+    return Invalid(
+        "tenants",
+        absl::StrCat(Subject(origins, "server.listen"), " ",
+                     Quote(config.server.listen),
+                     " is not a loopback address and no [tenants] are "
+                     "configured, so anyone who reaches the port could "
+                     "issue and verify codes; configure [tenants.NAME] with "
+                     "token_sha256 or client_names, or set "
+                     "server.allow_unauthenticated = true when something "
+                     "else admits only your services"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Validate(const Config& config, const Origins& origins) {
   RETURN_IF_ERROR(
       CheckListen(Subject(origins, "server.listen"), config.server.listen));
   RETURN_IF_ERROR(ValidateTransport(config.server, origins));
+  RETURN_IF_ERROR(ValidateTenants(config, origins));
   RETURN_IF_ERROR(ValidateDelivery(config.delivery, origins));
   RETURN_IF_ERROR(CheckOneOf(Subject(origins, "log.level"), config.log.level,
                              {"trace", "debug", "info", "warn", "error"}));
@@ -997,6 +1129,30 @@ bool IsLoopbackListen(const std::string& listen) {
   in_addr v4;
   if (inet_pton(AF_INET, host.c_str(), &v4) != 1) return false;
   return (ntohl(v4.s_addr) >> 24) == 127;
+}
+
+namespace {
+
+absl::Duration Longest(const Config& config,
+                       std::vector<RateWindow> Config::Limits::*of_limits,
+                       std::vector<RateWindow> Config::Tenant::*of_tenant) {
+  absl::Duration longest;
+  const auto consider = [&longest](const std::vector<RateWindow>& windows) {
+    for (const RateWindow& w : windows) longest = std::max(longest, w.window);
+  };
+  consider(config.limits.*of_limits);
+  for (const auto& [name, tenant] : config.tenants) consider(tenant.*of_tenant);
+  return longest;
+}
+
+}  // namespace
+
+absl::Duration LongestIssueWindow(const Config& config) {
+  return Longest(config, &Config::Limits::issue, &Config::Tenant::issue);
+}
+
+absl::Duration LongestIpWindow(const Config& config) {
+  return Longest(config, &Config::Limits::ip_issue, &Config::Tenant::ip_issue);
 }
 
 const std::vector<std::string>& ChainFor(const Config& config,

@@ -54,6 +54,16 @@ struct Config {
     // Lets a server without TLS listen on an address that is not loopback
     // (behind a TLS-terminating proxy, say). It warns at start-up.
     bool allow_plaintext = false;
+    // Lets a server with no [tenants] listen on an address that is not
+    // loopback, every caller acting as default_tenant. Without it such a
+    // server refuses to start: anyone who reaches the port could issue
+    // and verify codes.
+    bool allow_unauthenticated = false;
+    // The largest request accepted, in bytes; gRPC refuses a larger one
+    // with RESOURCE_EXHAUSTED before it is read. The largest valid request
+    // (20 template values of 256 bytes, every field at its limit) is under
+    // 8 KiB. 4096..4194304.
+    int max_request_bytes = 65536;
     // How long a stop waits for running RPCs and sends.
     absl::Duration shutdown_grace = absl::Seconds(10);
     // How often the health service checks the database: NOT_SERVING while
@@ -86,6 +96,18 @@ struct Config {
     absl::Duration lockout = absl::Hours(1);
     // A failure streak left alone this long is forgotten.
     absl::Duration forget_failures_after = absl::Hours(24);
+    // Issues per (tenant, client IP) when the caller passes client_ip, for
+    // one address asking codes for many recipients. May be empty (none).
+    std::vector<RateWindow> ip_issue = {{absl::Minutes(1), 10},
+                                        {absl::Hours(1), 100}};
+    // IPv6 addresses count per network of this prefix length, since one
+    // host usually holds a whole /64. 32..128.
+    int ipv6_prefix = 64;
+    // Issues per tenant, all recipients together, in fixed windows aligned
+    // to the Unix epoch: a ceiling that protects the provider quota. Empty
+    // (the default) for none. A ceiling's counter is one row per tenant,
+    // so it serialises that tenant's issues for the length of a commit.
+    std::vector<RateWindow> ceiling;
   } limits;
 
   // HMAC keys for code hashes. Secret: from hashing.keys_file, or the
@@ -160,7 +182,30 @@ struct Config {
     std::string format = "logfmt";  // logfmt or json
   } log;
 
-  // Every call belongs to this tenant until callers authenticate.
+  // A calling service and its policy. Codes, limits and delivery status
+  // belong to the tenant that issued them: no other tenant can verify,
+  // see or use up what is its own.
+  struct Tenant {
+    // SHA-256 digests (32 raw bytes) of the bearer tokens it may present as
+    // "authorization: Bearer TOKEN"; config: token_sha256 = ["hex", ...].
+    // Two while a token is being rotated.
+    std::vector<std::string> token_digests;
+    // Names its client certificate may carry (mutual TLS): a DNS or URI
+    // subject alternative name, or the subject's common name.
+    std::vector<std::string> client_names;
+    // Purposes it may issue and verify; empty for any.
+    std::vector<std::string> purposes;
+    // Its limits; those of [limits] unless set in its table.
+    std::vector<RateWindow> issue;
+    std::vector<RateWindow> ip_issue;
+    std::vector<RateWindow> ceiling;
+  };
+  // [tenants.NAME]. With any tenant configured, every call must
+  // authenticate as one (UNAUTHENTICATED otherwise). With none, every call
+  // acts as default_tenant under [limits].
+  std::map<std::string, Tenant> tenants;
+
+  // The tenant of every call while no [tenants] are configured.
   std::string default_tenant = "default";
 };
 
@@ -180,6 +225,11 @@ Config::Provider ProviderInstance(const Config& config,
 // Whether the host of a host:port `listen` address is loopback: 127.0.0.0/8,
 // ::1 (in brackets) or "localhost". Names are not resolved.
 bool IsLoopbackListen(const std::string& listen);
+
+// The longest recipient issue window, and the longest per-IP one, of any
+// tenant: how long issue history must be kept.
+absl::Duration LongestIssueWindow(const Config& config);
+absl::Duration LongestIpWindow(const Config& config);
 
 // Whether `server` has a certificate, so the listener speaks TLS.
 inline bool TlsEnabled(const Config::Server& server) {

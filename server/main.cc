@@ -5,6 +5,8 @@
 //   authcode [--config FILE] check-config
 //                                      validate the config (and read the
 //                                      TLS files) and exit
+//   authcode new-token                 print a new bearer token and the
+//                                      digest that goes in the config
 //
 // SIGTERM or SIGINT stops the server; SIGHUP reloads its TLS files.
 #include <pthread.h>
@@ -12,7 +14,12 @@
 #include <cstdlib>
 #include <iostream>
 
+#include <openssl/rand.h>
+
 #include "CLI/CLI.hpp"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "server/callers.h"
 #include "server/config.h"
 #include "server/log.h"
 #include "server/server.h"
@@ -64,6 +71,23 @@ int Serve(authcode::Config config) {
   return 0;
 }
 
+// A token of 256 random bits, and the line that lets a tenant use it.
+int NewToken() {
+  unsigned char bytes[32];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
+    std::cerr << "authcode: the system's random source failed\n";
+    return 1;
+  }
+  const std::string token = absl::StrCat(
+      "ac_", absl::WebSafeBase64Escape(absl::string_view(
+                 reinterpret_cast<const char*>(bytes), sizeof(bytes))));
+  std::cout << "token (give it to the calling service; shown only now):\n  "
+            << token << "\n"
+            << "for its [tenants.NAME] table:\n  token_sha256 = [\""
+            << absl::BytesToHexString(authcode::TokenDigest(token)) << "\"]\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -79,8 +103,11 @@ int main(int argc, char** argv) {
       app.add_subcommand("migrate", "Apply the database schema and exit");
   CLI::App* check =
       app.add_subcommand("check-config", "Validate the config and exit");
+  CLI::App* new_token = app.add_subcommand(
+      "new-token", "Print a new bearer token and its token_sha256");
   CLI11_PARSE(app, argc, argv);
   (void)serve;
+  if (new_token->parsed()) return NewToken();
 
   absl::StatusOr<authcode::Config> config =
       authcode::LoadConfig(config_path, authcode::ProcessEnvironment());

@@ -15,14 +15,6 @@
 namespace authcode {
 namespace {
 
-absl::Duration LongestWindow(const Config& config) {
-  absl::Duration longest;
-  for (const RateWindow& w : config.limits.issue) {
-    longest = std::max(longest, w.window);
-  }
-  return longest;
-}
-
 // "2026-12-05T18:50:14Z", whatever the machine's time zone.
 std::string FormatUtc(absl::Time time) {
   return absl::FormatTime(absl::RFC3339_sec, time, absl::UTCTimeZone());
@@ -61,6 +53,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Config config,
                    Store::Connect(cfg.database.url, cfg.database.pool_size,
                                   cfg.delivery.workers + 1));
   RETURN_IF_ERROR(server->store_->Migrate());
+  server->callers_ = std::make_unique<Callers>(cfg);
   server->hasher_ = std::make_unique<CodeHasher>(cfg.hashing_keys);
   server->outbox_ = std::make_unique<SecretBox>(cfg.outbox_keys);
   ASSIGN_OR_RETURN(server->composer_, Composer::Create(cfg.mail));
@@ -79,13 +72,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Config config,
       &cfg, server->store_.get(), server->outbox_.get(),
       server->composer_.get(), server->providers_.get(), options.random);
   server->service_ = std::make_unique<AuthCodeServiceImpl>(
-      &cfg, server->store_.get(), server->hasher_.get(), server->outbox_.get(),
-      options.random);
+      &cfg, server->callers_.get(), server->store_.get(), server->hasher_.get(),
+      server->outbox_.get(), options.random);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(cfg.server.listen, credentials, &server->port_);
+  builder.SetMaxReceiveMessageSize(cfg.server.max_request_bytes);
   builder.RegisterService(server->service_.get());
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
@@ -111,6 +105,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Config config,
             {{"listen", cfg.server.listen},
              {"port", absl::StrCat(server->port_)},
              {"transport", TransportName(cfg.server)},
+             {"callers", cfg.tenants.empty()
+                             ? "unauthenticated (default_tenant)"
+                             : absl::StrCat(cfg.tenants.size(), " tenants")},
              {"chain", absl::StrJoin(cfg.delivery.chain, ",")}});
   return server;
 }
@@ -216,7 +213,8 @@ void Server::HealthLoop() {
 
 void Server::CleanupLoop() {
   const Config::Cleanup& c = config_.cleanup;
-  const absl::Duration longest = LongestWindow(config_);
+  const absl::Duration longest = LongestIssueWindow(config_);
+  const absl::Duration longest_ip = LongestIpWindow(config_);
   std::unique_lock<std::mutex> lock(mu_);
   while (!cv_.wait_for(lock, absl::ToChronoMilliseconds(c.interval),
                        [&] { return stopping_; })) {
@@ -224,7 +222,7 @@ void Server::CleanupLoop() {
     CleanupCounts total;
     for (;;) {
       absl::StatusOr<CleanupCounts> counts =
-          store_->Cleanup(c.keep_expired, longest,
+          store_->Cleanup(c.keep_expired, longest, longest_ip,
                           config_.limits.forget_failures_after, c.batch_size);
       if (!counts.ok()) break;  // The store logged it; next round retries.
       total.codes += counts->codes;

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "grpcpp/server.h"
 #include "providers/provider.h"
+#include "server/callers.h"
 #include "server/codes.h"
 #include "server/config.h"
 #include "server/delivery_worker.h"
@@ -80,6 +81,7 @@ class Server {
 
   const Config config_;
   std::unique_ptr<Store> store_;
+  std::unique_ptr<Callers> callers_;
   std::unique_ptr<CodeHasher> hasher_;
   std::unique_ptr<SecretBox> outbox_;
   std::unique_ptr<Composer> composer_;

@@ -7,15 +7,51 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/timestamp.pb.h"
+#include "grpcpp/support/proto_buffer_writer.h"
 #include "nlohmann/json.hpp"
 #include "server/address.h"
 #include "server/grpc_status.h"
 #include "server/log.h"
 #include "server/status_macros.h"
 #include "server/validation.h"
+#include "server/wire_check.h"
 
 namespace authcode {
 namespace {
+
+// Calls that may wait for an executor thread, per thread, before new ones
+// are turned away with UNAVAILABLE.
+constexpr size_t kQueuedCallsPerThread = 64;
+
+// Parses a raw request into `out`, naming any string field that is not
+// valid UTF-8 first (protobuf would refuse the whole message).
+absl::Status Decode(const grpc::ByteBuffer& bytes,
+                    google::protobuf::Message* out) {
+  grpc::Slice slice;
+  if (!bytes.DumpToSingleSlice(&slice).ok()) {
+    return absl::InternalError("cannot read the request");
+  }
+  const absl::string_view wire(reinterpret_cast<const char*>(slice.begin()),
+                               slice.size());
+  ASSIGN_OR_RETURN(const std::vector<FieldViolation> violations,
+                   FindInvalidUtf8(*out->GetDescriptor(), wire));
+  if (!violations.empty()) return InvalidRequestError(violations);
+  if (!out->ParseFromArray(wire.data(), static_cast<int>(wire.size()))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the request is not a valid ", out->GetDescriptor()->full_name()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Encode(const google::protobuf::Message& message,
+                    grpc::ByteBuffer* out) {
+  bool own_buffer = false;
+  const grpc::Status s = grpc::GenericSerialize<grpc::ProtoBufferWriter,
+                                                google::protobuf::Message>(
+      message, out, &own_buffer);
+  if (!s.ok()) return absl::InternalError("cannot serialize the response");
+  return absl::OkStatus();
+}
 
 void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
   const int64_t micros = absl::ToUnixMicros(t);
@@ -42,6 +78,14 @@ const char* OutcomeName(v1::VerifyOutcome outcome) {
     default:
       return "unspecified";
   }
+}
+
+// Where the windows that refused an issue are configured, for the
+// caller's message: [limits], or the tenant's own table.
+std::string LimitKey(const Config& config, const Caller& caller,
+                     absl::string_view key) {
+  if (config.tenants.empty()) return absl::StrCat("limits.", key);
+  return absl::StrCat("tenants.", caller.tenant, ".", key, " or limits.", key);
 }
 
 std::string StatusName(const absl::Status& status) {
@@ -105,54 +149,123 @@ std::string RequestFingerprint(const v1::IssueCodeRequest& request) {
   return std::string(reinterpret_cast<const char*>(digest), size);
 }
 
-AuthCodeServiceImpl::AuthCodeServiceImpl(const Config* config, Store* store,
+AuthCodeServiceImpl::AuthCodeServiceImpl(const Config* config,
+                                         const Callers* callers, Store* store,
                                          const CodeHasher* hasher,
                                          const SecretBox* outbox,
                                          RandomSource random)
     : config_(config),
+      callers_(callers),
       store_(store),
       hasher_(hasher),
       outbox_(outbox),
-      random_(std::move(random)) {}
+      random_(std::move(random)),
+      executor_(std::make_unique<RpcExecutor>(
+          config->database.pool_size,
+          kQueuedCallsPerThread * config->database.pool_size)) {}
 
-grpc::Status AuthCodeServiceImpl::IssueCode(grpc::ServerContext*,
-                                            const v1::IssueCodeRequest* request,
-                                            v1::IssueCodeResponse* response) {
-  const absl::Time start = absl::Now();
-  absl::StatusOr<v1::IssueCodeResponse> result = Issue(*request);
-  if (result.ok()) *response = *std::move(result);
-  log::Info("rpc.issue_code",
-            {{"tenant", config_->default_tenant},
-             {"purpose", request->purpose()},
-             {"recipient", log::MaskEmail(request->recipient())},
-             {"code_id", result.ok() ? response->code_id() : ""},
-             {"status", StatusName(result.status())},
-             {"latency_ms", Millis(absl::Now() - start)}});
-  return ToGrpcStatus(result.status());
+template <typename Response>
+grpc::ServerUnaryReactor* AuthCodeServiceImpl::Dispatch(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response,
+    absl::StatusOr<Response> (AuthCodeServiceImpl::*handle)(
+        const grpc::ServerContextBase&, const grpc::ByteBuffer&)) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const bool queued = executor_->Submit([=] {
+    // A call whose caller gave up while it waited is not worth a query.
+    if (context->IsCancelled()) {
+      reactor->Finish(
+          grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled"));
+      return;
+    }
+    if (std::chrono::system_clock::now() > context->deadline()) {
+      reactor->Finish(
+          grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                       "the deadline passed while the call was queued"));
+      return;
+    }
+    absl::StatusOr<Response> result = (this->*handle)(*context, *request);
+    absl::Status status = result.status();
+    if (status.ok()) status = Encode(*result, response);
+    reactor->Finish(ToGrpcStatus(status));
+  });
+  if (!queued) {
+    log::Warn("rpc.overloaded",
+              {{"note",
+                "more calls are waiting than the executor queues; "
+                "answering UNAVAILABLE"}});
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 "the server is overloaded; retry later"));
+  }
+  return reactor;
 }
 
-grpc::Status AuthCodeServiceImpl::VerifyCode(
-    grpc::ServerContext*, const v1::VerifyCodeRequest* request,
-    v1::VerifyCodeResponse* response) {
+grpc::ServerUnaryReactor* AuthCodeServiceImpl::IssueCode(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return Dispatch(context, request, response,
+                  &AuthCodeServiceImpl::HandleIssue);
+}
+
+grpc::ServerUnaryReactor* AuthCodeServiceImpl::VerifyCode(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return Dispatch(context, request, response,
+                  &AuthCodeServiceImpl::HandleVerify);
+}
+
+grpc::ServerUnaryReactor* AuthCodeServiceImpl::GetDelivery(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return Dispatch(context, request, response,
+                  &AuthCodeServiceImpl::HandleDelivery);
+}
+
+absl::StatusOr<v1::IssueCodeResponse> AuthCodeServiceImpl::HandleIssue(
+    const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes) {
   const absl::Time start = absl::Now();
-  absl::StatusOr<v1::VerifyCodeResponse> result = Verify(*request);
-  if (result.ok()) *response = *std::move(result);
-  log::Info("rpc.verify_code",
-            {{"tenant", config_->default_tenant},
-             {"purpose", request->purpose()},
-             {"recipient", log::MaskEmail(request->recipient())},
+  v1::IssueCodeRequest request;
+  const absl::StatusOr<Caller> caller = callers_->Identify(context);
+  absl::Status decoded = caller.status();
+  if (decoded.ok()) decoded = Decode(bytes, &request);
+  absl::StatusOr<v1::IssueCodeResponse> result =
+      decoded.ok() ? Issue(*caller, request) : decoded;
+  log::Info("rpc.issue_code",
+            {{"tenant", caller.ok() ? caller->tenant : ""},
+             {"purpose", request.purpose()},
+             {"recipient", log::MaskEmail(request.recipient())},
+             {"code_id", result.ok() ? result->code_id() : ""},
              {"status", StatusName(result.status())},
-             {"outcome", result.ok() ? OutcomeName(response->outcome()) : ""},
              {"latency_ms", Millis(absl::Now() - start)}});
-  return ToGrpcStatus(result.status());
+  return result;
+}
+
+absl::StatusOr<v1::VerifyCodeResponse> AuthCodeServiceImpl::HandleVerify(
+    const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes) {
+  const absl::Time start = absl::Now();
+  v1::VerifyCodeRequest request;
+  const absl::StatusOr<Caller> caller = callers_->Identify(context);
+  absl::Status decoded = caller.status();
+  if (decoded.ok()) decoded = Decode(bytes, &request);
+  absl::StatusOr<v1::VerifyCodeResponse> result =
+      decoded.ok() ? Verify(*caller, request) : decoded;
+  log::Info("rpc.verify_code",
+            {{"tenant", caller.ok() ? caller->tenant : ""},
+             {"purpose", request.purpose()},
+             {"recipient", log::MaskEmail(request.recipient())},
+             {"status", StatusName(result.status())},
+             {"outcome", result.ok() ? OutcomeName(result->outcome()) : ""},
+             {"latency_ms", Millis(absl::Now() - start)}});
+  return result;
 }
 
 absl::StatusOr<v1::IssueCodeResponse> AuthCodeServiceImpl::Issue(
-    const v1::IssueCodeRequest& request) {
+    const Caller& caller, const v1::IssueCodeRequest& request) {
   const std::vector<FieldViolation> violations = ValidateIssueRequest(request);
   if (!violations.empty()) return InvalidRequestError(violations);
+  RETURN_IF_ERROR(caller.CheckPurpose(request.purpose()));
 
-  const std::string tenant = config_->default_tenant;
+  const std::string& tenant = caller.tenant;
   ASSIGN_OR_RETURN(const Recipient parsed,
                    ParseRecipientAddress(request.recipient()));
   const std::string& recipient = parsed.key;
@@ -175,7 +288,7 @@ absl::StatusOr<v1::IssueCodeResponse> AuthCodeServiceImpl::Issue(
       hasher_->HashCurrent({tenant, request.purpose(), recipient}, code);
   params.ttl = config_->codes.ttl;
   params.max_attempts = config_->codes.max_attempts;
-  params.windows = config_->limits.issue;
+  params.windows = caller.policy->issue;
   params.payload = std::move(sealed.data);
   params.payload_key_id = sealed.key_id;
   params.job_max_attempts = config_->delivery.max_attempts;
@@ -183,13 +296,32 @@ absl::StatusOr<v1::IssueCodeResponse> AuthCodeServiceImpl::Issue(
     params.idempotency_key = request.idempotency_key();
     params.fingerprint = RequestFingerprint(request);
   }
+  params.client_ip =
+      CountedClientIp(request.client_ip(), config_->limits.ipv6_prefix);
+  params.ip_windows = caller.policy->ip_issue;
+  params.ceiling = caller.policy->ceiling;
   ASSIGN_OR_RETURN(const IssueResult issued, store_->Issue(params));
 
   switch (issued.status) {
     case IssueResult::Status::kRateLimited:
       return ResourceExhaustedError(
           absl::StrCat("too many codes issued for this recipient and "
-                       "purpose (limits.issue); retry in ",
+                       "purpose (",
+                       LimitKey(*config_, caller, "issue"), "); retry in ",
+                       absl::FormatDuration(absl::Ceil(
+                           issued.retry_at - issued.now, absl::Seconds(1)))),
+          issued.retry_at - issued.now);
+    case IssueResult::Status::kIpLimited:
+      return ResourceExhaustedError(
+          absl::StrCat("too many codes issued for this client_ip (",
+                       LimitKey(*config_, caller, "ip_issue"), "); retry in ",
+                       absl::FormatDuration(absl::Ceil(
+                           issued.retry_at - issued.now, absl::Seconds(1)))),
+          issued.retry_at - issued.now);
+    case IssueResult::Status::kTenantLimited:
+      return ResourceExhaustedError(
+          absl::StrCat("this tenant's ceiling of codes is reached (",
+                       LimitKey(*config_, caller, "ceiling"), "); retry in ",
                        absl::FormatDuration(absl::Ceil(
                            issued.retry_at - issued.now, absl::Seconds(1)))),
           issued.retry_at - issued.now);
@@ -215,27 +347,30 @@ absl::StatusOr<v1::IssueCodeResponse> AuthCodeServiceImpl::Issue(
   return response;
 }
 
-grpc::Status AuthCodeServiceImpl::GetDelivery(
-    grpc::ServerContext*, const v1::GetDeliveryRequest* request,
-    v1::GetDeliveryResponse* response) {
-  absl::StatusOr<v1::GetDeliveryResponse> result = Delivery(*request);
-  if (result.ok()) *response = *std::move(result);
+absl::StatusOr<v1::GetDeliveryResponse> AuthCodeServiceImpl::HandleDelivery(
+    const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes) {
+  v1::GetDeliveryRequest request;
+  const absl::StatusOr<Caller> caller = callers_->Identify(context);
+  absl::Status decoded = caller.status();
+  if (decoded.ok()) decoded = Decode(bytes, &request);
+  absl::StatusOr<v1::GetDeliveryResponse> result =
+      decoded.ok() ? Delivery(*caller, request) : decoded;
   if (!result.ok() && result.status().code() != absl::StatusCode::kNotFound) {
-    log::Info("rpc.get_delivery", {{"tenant", config_->default_tenant},
-                                   {"status", StatusName(result.status())}});
+    log::Info("rpc.get_delivery",
+              {{"tenant", caller.ok() ? caller->tenant : ""},
+               {"status", StatusName(result.status())}});
   }
-  return ToGrpcStatus(result.status());
+  return result;
 }
 
 absl::StatusOr<v1::GetDeliveryResponse> AuthCodeServiceImpl::Delivery(
-    const v1::GetDeliveryRequest& request) {
+    const Caller& caller, const v1::GetDeliveryRequest& request) {
   if (!IsCodeId(request.code_id())) {
     return InvalidRequestError(
         {{"code_id", "must be a code_id as IssueCode returns it (a UUID)"}});
   }
-  ASSIGN_OR_RETURN(
-      const DeliveryStatus status,
-      store_->GetDelivery(config_->default_tenant, request.code_id()));
+  ASSIGN_OR_RETURN(const DeliveryStatus status,
+                   store_->GetDelivery(caller.tenant, request.code_id()));
   static const std::map<std::string, v1::DeliveryState> kStates = {
       {"queued", v1::DELIVERY_STATE_QUEUED},
       {"sending", v1::DELIVERY_STATE_SENDING},
@@ -261,11 +396,12 @@ absl::StatusOr<v1::GetDeliveryResponse> AuthCodeServiceImpl::Delivery(
 }
 
 absl::StatusOr<v1::VerifyCodeResponse> AuthCodeServiceImpl::Verify(
-    const v1::VerifyCodeRequest& request) {
+    const Caller& caller, const v1::VerifyCodeRequest& request) {
   const std::vector<FieldViolation> violations = ValidateVerifyRequest(request);
   if (!violations.empty()) return InvalidRequestError(violations);
+  RETURN_IF_ERROR(caller.CheckPurpose(request.purpose()));
 
-  const std::string tenant = config_->default_tenant;
+  const std::string& tenant = caller.tenant;
   ASSIGN_OR_RETURN(const std::string recipient,
                    ParseRecipient(request.recipient()));
   VerifyParams params;

@@ -1,53 +1,90 @@
 // authcode.v1.AuthCodeService: request checks, code generation and hashing
 // around one store call per RPC.
 //
-// Each RPC's logic returns an absl::Status; ToGrpcStatus() turns it into
-// the wire status at the edge.
+// The service uses gRPC's callback API with raw (serialized) requests. A
+// handler queues the call on an RpcExecutor and returns at once, so that
+// gRPC's event threads never wait on the database. On an executor thread
+// the call is authenticated (Callers), its bytes are checked for invalid
+// UTF-8 (wire_check.h: protobuf would refuse such a request with a bare
+// INTERNAL before any field could be named) and parsed, and the RPC's
+// logic runs. That logic returns an absl::Status; ToGrpcStatus() turns it
+// into the wire status at the edge.
 //
-// Thread safety: gRPC calls the handlers from many threads at once; the
+// Thread safety: the executor runs handlers on many threads at once; the
 // service holds only immutable state and thread-safe collaborators.
 #ifndef AUTHCODE_SERVER_SERVICE_H_
 #define AUTHCODE_SERVER_SERVICE_H_
 
+#include <memory>
+
 #include "absl/status/statusor.h"
 #include "authcode/v1/authcode.grpc.pb.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "server/callers.h"
 #include "server/codes.h"
 #include "server/config.h"
+#include "server/rpc_executor.h"
 #include "server/secretbox.h"
 #include "server/store.h"
 
 namespace authcode {
 
-class AuthCodeServiceImpl final : public v1::AuthCodeService::Service {
+// Every method of the service, taken as raw bytes through the callback API.
+using RawAuthCodeService = v1::AuthCodeService::WithRawCallbackMethod_IssueCode<
+    v1::AuthCodeService::WithRawCallbackMethod_VerifyCode<
+        v1::AuthCodeService::WithRawCallbackMethod_GetDelivery<
+            v1::AuthCodeService::Service>>>;
+
+class AuthCodeServiceImpl final : public RawAuthCodeService {
  public:
   // Every pointer must outlive the service.
-  AuthCodeServiceImpl(const Config* config, Store* store,
-                      const CodeHasher* hasher, const SecretBox* outbox,
-                      RandomSource random);
+  AuthCodeServiceImpl(const Config* config, const Callers* callers,
+                      Store* store, const CodeHasher* hasher,
+                      const SecretBox* outbox, RandomSource random);
 
-  grpc::Status IssueCode(grpc::ServerContext* context,
-                         const v1::IssueCodeRequest* request,
-                         v1::IssueCodeResponse* response) override;
-  grpc::Status VerifyCode(grpc::ServerContext* context,
-                          const v1::VerifyCodeRequest* request,
-                          v1::VerifyCodeResponse* response) override;
-  grpc::Status GetDelivery(grpc::ServerContext* context,
-                           const v1::GetDeliveryRequest* request,
-                           v1::GetDeliveryResponse* response) override;
+  grpc::ServerUnaryReactor* IssueCode(grpc::CallbackServerContext* context,
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* VerifyCode(grpc::CallbackServerContext* context,
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* GetDelivery(grpc::CallbackServerContext* context,
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
 
  private:
+  // Queues `handle` for the executor, which finishes the call with its
+  // result (serialized into `response`).
+  template <typename Response>
+  grpc::ServerUnaryReactor* Dispatch(
+      grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+      grpc::ByteBuffer* response,
+      absl::StatusOr<Response> (AuthCodeServiceImpl::*handle)(
+          const grpc::ServerContextBase&, const grpc::ByteBuffer&));
+
+  // Each RPC from its raw request: caller, request checks, logic, log line.
+  absl::StatusOr<v1::IssueCodeResponse> HandleIssue(
+      const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes);
+  absl::StatusOr<v1::VerifyCodeResponse> HandleVerify(
+      const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes);
+  absl::StatusOr<v1::GetDeliveryResponse> HandleDelivery(
+      const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes);
+
   absl::StatusOr<v1::IssueCodeResponse> Issue(
-      const v1::IssueCodeRequest& request);
+      const Caller& caller, const v1::IssueCodeRequest& request);
   absl::StatusOr<v1::VerifyCodeResponse> Verify(
-      const v1::VerifyCodeRequest& request);
+      const Caller& caller, const v1::VerifyCodeRequest& request);
   absl::StatusOr<v1::GetDeliveryResponse> Delivery(
-      const v1::GetDeliveryRequest& request);
+      const Caller& caller, const v1::GetDeliveryRequest& request);
 
   const Config* config_;
+  const Callers* callers_;
   Store* store_;
   const CodeHasher* hasher_;
   const SecretBox* outbox_;
   const RandomSource random_;
+  // Last: destroyed first, so no queued call outlives what it uses.
+  std::unique_ptr<RpcExecutor> executor_;
 };
 
 // The SHA-256 of everything an IssueCode request asks for, to tell a

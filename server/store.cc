@@ -23,7 +23,7 @@
 namespace authcode {
 namespace {
 
-// Raised by authcode_issue() (migrations/0002_delivery.sql).
+// Raised by authcode_issue() (migrations/0004_callers.sql).
 constexpr char kIdempotencyKeyReused[] = "AC001";
 
 // Any constant works; it only has to be the same for every replica.
@@ -46,8 +46,24 @@ std::string Interval(absl::Duration d) {
 // A PostgreSQL array literal of quoted elements. Elements never hold '"' or
 // '\' except the escaped bytea prefix below.
 std::string ArrayLiteral(const std::vector<std::string>& items) {
+  if (items.empty()) return "{}";
   return absl::StrCat("{\"", absl::StrJoin(items, "\",\""), "\"}");
 }
+
+// Rate windows as the two parallel arrays the SQL functions take.
+struct WindowArrays {
+  explicit WindowArrays(const std::vector<RateWindow>& rates) {
+    std::vector<std::string> w, l;
+    for (const RateWindow& rate : rates) {
+      w.push_back(Interval(rate.window));
+      l.push_back(absl::StrCat(rate.limit));
+    }
+    windows = ArrayLiteral(w);
+    limits = ArrayLiteral(l);
+  }
+  std::string windows;
+  std::string limits;
+};
 
 std::string ByteaArrayLiteral(const std::vector<CodeHash>& hashes) {
   std::vector<std::string> items;
@@ -101,7 +117,9 @@ const std::vector<std::pair<std::string, std::string>>& Statements() {
                         Micros("clock_timestamp()"),
                         " FROM authcode_issue($1, $2, $3, $4::uuid, $5, $6, "
                         "$7::interval, $8, $9::interval[], $10::integer[], "
-                        "$11, $12, $13, NULLIF($14, ''), $15)")},
+                        "$11, $12, $13, NULLIF($14, ''), $15, NULLIF($16, ''), "
+                        "$17::interval[], $18::integer[], $19::interval[], "
+                        "$20::integer[])")},
           {"verify", absl::StrCat("SELECT o_outcome, o_attempts_left, ",
                                   Micros("o_locked_until"),
                                   ", o_key_id FROM authcode_verify($1, $2, $3, "
@@ -118,7 +136,7 @@ const std::vector<std::pair<std::string, std::string>>& Statements() {
            "NULLIF($5, ''), NULLIF($6, ''), $7::interval)"},
           {"cleanup",
            "SELECT o_codes, o_limits, o_jobs, o_keys FROM authcode_cleanup("
-           "$1::interval, $2::interval, $3::interval, $4)"},
+           "$1::interval, $2::interval, $3::interval, $4::interval, $5)"},
           {"take_quota",
            "SELECT coalesce(authcode_take_quota($1, $2::interval, $3), "
            "false)"},
@@ -306,23 +324,23 @@ absl::Status Store::Migrate() {
 }
 
 absl::StatusOr<IssueResult> Store::Issue(const IssueParams& p) {
-  std::vector<std::string> windows, limits;
-  for (const RateWindow& w : p.windows) {
-    windows.push_back(Interval(w.window));
-    limits.push_back(absl::StrCat(w.limit));
-  }
+  const WindowArrays windows(p.windows);
+  const WindowArrays ip_windows(p.ip_windows);
+  const WindowArrays ceiling(p.ceiling);
   IssueResult result;
   absl::Status status = pool_->Run("issue", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     const pqxx::row row = tx.exec_prepared1(
         "issue", p.tenant, p.purpose, p.recipient, p.code_id, p.hash.key_id,
-        Binary(p.hash.digest), Interval(p.ttl), p.max_attempts,
-        ArrayLiteral(windows), ArrayLiteral(limits), Binary(p.payload),
-        p.payload_key_id, p.job_max_attempts, p.idempotency_key,
-        Binary(p.fingerprint));
+        Binary(p.hash.digest), Interval(p.ttl), p.max_attempts, windows.windows,
+        windows.limits, Binary(p.payload), p.payload_key_id, p.job_max_attempts,
+        p.idempotency_key, Binary(p.fingerprint), p.client_ip,
+        ip_windows.windows, ip_windows.limits, ceiling.windows, ceiling.limits);
     static const std::map<std::string, IssueResult::Status> kStatuses = {
         {"issued", IssueResult::Status::kIssued},
         {"rate_limited", IssueResult::Status::kRateLimited},
+        {"ip_limited", IssueResult::Status::kIpLimited},
+        {"tenant_limited", IssueResult::Status::kTenantLimited},
         {"locked", IssueResult::Status::kLocked},
         {"replayed", IssueResult::Status::kReplayed},
         {"key_mismatch", IssueResult::Status::kKeyMismatch},
@@ -414,13 +432,15 @@ absl::StatusOr<bool> Store::FinishJob(const ClaimedJob& job,
 
 absl::StatusOr<CleanupCounts> Store::Cleanup(
     absl::Duration keep_expired, absl::Duration longest_window,
-    absl::Duration forget_failures_after, int batch_size) {
+    absl::Duration longest_ip_window, absl::Duration forget_failures_after,
+    int batch_size) {
   CleanupCounts counts;
   absl::Status status = background_->Run("cleanup", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    const pqxx::row row = tx.exec_prepared1(
-        "cleanup", Interval(keep_expired), Interval(longest_window),
-        Interval(forget_failures_after), batch_size);
+    const pqxx::row row =
+        tx.exec_prepared1("cleanup", Interval(keep_expired),
+                          Interval(longest_window), Interval(longest_ip_window),
+                          Interval(forget_failures_after), batch_size);
     counts.codes = row[0].as<int>();
     counts.limits = row[1].as<int>();
     counts.jobs = row[2].as<int>();

@@ -41,18 +41,31 @@ struct IssueParams {
   // Empty for none; otherwise with the SHA-256 of the request's fields.
   std::string idempotency_key;
   std::string fingerprint;
+  // The end user's IP as it is counted (see CountedIp()); empty for none.
+  std::string client_ip;
+  std::vector<RateWindow> ip_windows;  // Per (tenant, client_ip).
+  std::vector<RateWindow> ceiling;     // Per tenant, fixed windows.
 };
 
 struct IssueResult {
   // kReplayed: the idempotency key was used before with the same request;
   // the fields are that first call's. kKeyMismatch: it was used with a
-  // different request; nothing was written.
-  enum class Status { kIssued, kRateLimited, kLocked, kReplayed, kKeyMismatch };
+  // different request; nothing was written. kIpLimited and kTenantLimited:
+  // the client IP's windows or the tenant's ceiling are full.
+  enum class Status {
+    kIssued,
+    kRateLimited,
+    kIpLimited,
+    kTenantLimited,
+    kLocked,
+    kReplayed,
+    kKeyMismatch,
+  };
   Status status = Status::kIssued;
   std::string code_id;      // kIssued, kReplayed
   absl::Time expires_at;    // kIssued, kReplayed
   absl::Time resend_after;  // kIssued, kReplayed
-  absl::Time retry_at;      // kRateLimited, kLocked
+  absl::Time retry_at;      // k*Limited, kLocked
   absl::Time now;           // The database's clock at the decision.
 };
 
@@ -175,6 +188,7 @@ class Store {
   // One batch of clean-up; call again while any count equals batch_size.
   absl::StatusOr<CleanupCounts> Cleanup(absl::Duration keep_expired,
                                         absl::Duration longest_window,
+                                        absl::Duration longest_ip_window,
                                         absl::Duration forget_failures_after,
                                         int batch_size);
 

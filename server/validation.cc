@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstring>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -255,6 +256,29 @@ std::vector<FieldViolation> ValidateVerifyRequest(
   CheckPurpose(request.purpose(), out);
   CheckCode(request.code(), out);
   return out;
+}
+
+std::string CountedClientIp(absl::string_view ip, int ipv6_prefix) {
+  if (ip.empty()) return "";
+  const std::string text(ip);
+  in_addr v4;
+  if (inet_pton(AF_INET, text.c_str(), &v4) == 1) {
+    char out[INET_ADDRSTRLEN];
+    return inet_ntop(AF_INET, &v4, out, sizeof(out));
+  }
+  in6_addr v6;
+  if (inet_pton(AF_INET6, text.c_str(), &v6) != 1) return text;
+  if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+    std::memcpy(&v4.s_addr, &v6.s6_addr[12], 4);
+    char out[INET_ADDRSTRLEN];
+    return inet_ntop(AF_INET, &v4, out, sizeof(out));
+  }
+  for (int bit = ipv6_prefix; bit < 128; ++bit) {
+    v6.s6_addr[bit / 8] &= static_cast<unsigned char>(~(0x80u >> (bit % 8)));
+  }
+  char out[INET6_ADDRSTRLEN];
+  return absl::StrCat(inet_ntop(AF_INET6, &v6, out, sizeof(out)), "/",
+                      ipv6_prefix);
 }
 
 }  // namespace authcode

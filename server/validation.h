@@ -37,6 +37,11 @@ std::vector<FieldViolation> ValidateIssueRequest(
 std::vector<FieldViolation> ValidateVerifyRequest(
     const v1::VerifyCodeRequest& request);
 
+// A valid client_ip as per-IP limits count it: IPv4 (also when written as
+// an IPv4-mapped IPv6 address) in dotted form, IPv6 as the network of its
+// first `ipv6_prefix` bits ("2001:db8:1:2::/64"). Empty for empty.
+std::string CountedClientIp(absl::string_view ip, int ipv6_prefix);
+
 // True for a code id as IssueCode returns it: a lower-case canonical UUID.
 bool IsCodeId(absl::string_view text);
 

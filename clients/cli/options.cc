@@ -31,8 +31,9 @@ constexpr char kFooterText[] =
     "get a line on stderr.\n"
     "\n"
     "--token and --token-file send \"authorization: Bearer <token>\" with\n"
-    "every call. The server does not check it yet: any token, or none, is\n"
-    "accepted. Without --tls it crosses the network in clear text, and a\n"
+    "every call; a server with [tenants] takes the call as the token's\n"
+    "tenant (a server without accepts any token, or none). Without --tls\n"
+    "it crosses the network in clear text, and a\n"
     "--token on the command line is visible to other local users; prefer\n"
     "--token-file.\n"
     "\n";
@@ -64,7 +65,7 @@ void AddGlobalFlags(CLI::App& app, CliOptions& options, RawFlags& raw) {
   cert->needs(key);
   key->needs(cert);
   CLI::Option* token = app.add_option(
-      "--token", c.token, "Bearer token; not checked by the server yet");
+      "--token", c.token, "Bearer token naming the caller's tenant");
   app.add_option("--token-file", c.token_file,
                  "File with the bearer token, on one line")
       ->excludes(token);

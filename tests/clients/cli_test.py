@@ -12,9 +12,11 @@ made by the openssl command.
 """
 
 import datetime
+import hashlib
 import json
 import os
 import re
+import secrets
 import socket
 import ssl
 import subprocess
@@ -386,7 +388,7 @@ class StatusTest(CliTestCase):
 class ConnectionFlagsTest(CliTestCase):
 
     def test_token_and_token_file_do_not_break_calls(self):
-        # The server does not check tokens yet, so only this is observable.
+        # This server has no [tenants]: a token is sent and not needed.
         self.issue("knuth@example.com", "--token", "s3cret")
         with tempfile.NamedTemporaryFile("w", suffix=".token") as f:
             f.write("s3cret\n")
@@ -515,8 +517,58 @@ class UsageTest(CliTestCase):
         result = run_cli("--help", target=False)
         self.assertExit(result, EXIT_OK)
         for text in ("Exit codes:", "RESOURCE_EXHAUSTED", "issue", "verify",
-                     "status", "AUTHCODE_TARGET", "does not check it yet"):
+                     "status", "AUTHCODE_TARGET", "token's\ntenant"):
             self.assertIn(text, result.stdout, describe(result))
+
+
+class TenantTokenTest(CliTestCase):
+    """A server with [tenants]: the token decides who the caller is."""
+
+    TOKEN = "ac_cli-test-token-" + secrets.token_hex(8)
+
+    @classmethod
+    def setUpClass(cls):
+        digest = hashlib.sha256(cls.TOKEN.encode()).hexdigest()
+        cls.server = AuthcodeServer(
+            ARGS.authcode, ARGS.pg_dir,
+            config='[tenants.cli]\ntoken_sha256 = ["%s"]\n' % digest)
+        cls.server.__enter__()
+        cls._dir = tempfile.TemporaryDirectory(prefix="authcode-cli-token.")
+        cls.token_file = os.path.join(cls._dir.name, "token")
+        with open(cls.token_file, "w", encoding="utf-8") as f:
+            f.write(cls.TOKEN + "\n")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.__exit__(None, None, None)
+        cls._dir.cleanup()
+
+    def call(self, *args):
+        return run_cli("--target", self.server.address, *args, target=False)
+
+    def test_the_right_token_issues_and_verifies(self):
+        issued = self.call("--token-file", self.token_file, "issue",
+                           "--recipient", "tenant@example.com", "--purpose",
+                           "login")
+        self.assertExit(issued, EXIT_OK)
+        code = self.server.wait_for_code("tenant@example.com")
+        self.assertIsNotNone(code, self.server.stdout()[-2000:])
+        verified = self.call("--token", self.TOKEN, "verify", "--recipient",
+                             "tenant@example.com", "--purpose", "login",
+                             "--code", code)
+        self.assertExit(verified, EXIT_OK)
+        self.assertIn("tenant=cli", self.server.stderr())
+
+    def test_no_token_or_a_wrong_one_exits_3_unauthenticated(self):
+        for flags in ([], ["--token", "ac_not-the-token"]):
+            result = self.call(*flags, "--json", "issue", "--recipient",
+                               "tenant@example.com", "--purpose", "login")
+            self.assertExit(result, EXIT_CALL_FAILED)
+            error = self.assertJsonObject(result)["error"]
+            self.assertEqual(error["code"], "UNAUTHENTICATED",
+                             describe(result))
+            self.assertNotIn("ac_not-the-token", result.stdout + result.stderr)
+        self.assertNotIn(self.TOKEN, self.server.stderr())
 
 
 def main():

@@ -1,7 +1,8 @@
 // The real `authcode` binary with transport security: TLS, mutual TLS with
 // a required or optional client certificate, a certificate replaced on
 // SIGHUP (and a bad replacement refused), and the rule that plaintext stays
-// on loopback unless server.allow_plaintext says otherwise.
+// on loopback unless server.allow_plaintext says otherwise; callers named
+// by their client certificate or their bearer token.
 //
 // Certificates come from tests/support/test_certs.py, made afresh for each
 // test; clients are plain gRPC stubs, as in any caller.
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "authcode/v1/authcode.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -49,10 +51,10 @@ struct Client {
   std::string cert_stem;  // "client": client.pem and client.key; or empty.
 };
 
-// One health check on a new connection, so that every call makes a
-// handshake of its own.
-grpc::Status Check(const std::string& port, const std::string& dir,
-                   const Client& client) {
+// A new connection, so that every call makes a handshake of its own.
+std::shared_ptr<grpc::Channel> Connect(const std::string& port,
+                                       const std::string& dir,
+                                       const Client& client) {
   std::shared_ptr<grpc::ChannelCredentials> credentials =
       grpc::InsecureChannelCredentials();
   if (!client.ca_file.empty()) {
@@ -68,9 +70,14 @@ grpc::Status Check(const std::string& port, const std::string& dir,
   }
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto channel = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
-                                           credentials, args);
+  return grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
+                                   credentials, args);
+}
 
+// One health check on a new connection.
+grpc::Status Check(const std::string& port, const std::string& dir,
+                   const Client& client) {
+  auto channel = Connect(port, dir, client);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::seconds(5));
@@ -137,6 +144,11 @@ class TlsE2eTest : public ::testing::Test {
   std::string dir_;
 };
 
+// The server runs on a loopback address in these tests, where callers
+// need not authenticate unless [tenants] say so; off loopback it needs
+// tenants, or this.
+constexpr char kOpen[] = "allow_unauthenticated = true\n";
+
 constexpr char kTls[] =
     "tls_cert_file = \"server.pem\"\n"
     "tls_key_file = \"server.key\"\n";
@@ -147,7 +159,7 @@ constexpr char kMutualTls[] =
 
 TEST_F(TlsE2eTest, ServesHealthOverTlsOnAnyAddress) {
   // With TLS, an address other than loopback needs no allow_plaintext.
-  auto server = Start(absl::StrCat("listen = \"0.0.0.0:0\"\n", kTls));
+  auto server = Start(absl::StrCat("listen = \"0.0.0.0:0\"\n", kTls, kOpen));
   const std::string port = testing::WaitForPort(*server);
   ASSERT_FALSE(port.empty()) << server->err();
 
@@ -300,7 +312,8 @@ TEST_F(TlsE2eTest, RefusesPlaintextOffLoopback) {
 }
 
 TEST_F(TlsE2eTest, AllowPlaintextStartsOffLoopbackAndWarns) {
-  auto server = Start("listen = \"0.0.0.0:0\"\nallow_plaintext = true\n");
+  auto server = Start(
+      absl::StrCat("listen = \"0.0.0.0:0\"\nallow_plaintext = true\n", kOpen));
   const std::string port = testing::WaitForPort(*server);
   ASSERT_FALSE(port.empty()) << server->err();
   EXPECT_THAT(server->err(), HasSubstr("event=server.plaintext"));
@@ -314,6 +327,70 @@ TEST_F(TlsE2eTest, AllowPlaintextStartsOffLoopbackAndWarns) {
   server->WaitFor(false, "event=tls.reload_skipped");
   status = Check(port, dir_, {"", ""});
   EXPECT_TRUE(status.ok()) << status.error_message();
+  server->Signal(SIGTERM);
+  EXPECT_EQ(server->Wait(), 0);
+}
+
+// printf %s ac_shop-token | sha256sum
+constexpr char kShopToken[] = "ac_shop-token";
+constexpr char kShopDigest[] =
+    "facd7bbaf0cde6ee55d466c84ca692a03b825a2b5bd158563b5480b4036d888c";
+
+// IssueCode for ada over a new connection as `client`, with `token` as a
+// bearer token unless empty.
+grpc::Status IssueAs(const std::string& port, const std::string& dir,
+                     const Client& client, const std::string& token) {
+  auto stub = v1::AuthCodeService::NewStub(Connect(port, dir, client));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(10));
+  if (!token.empty()) {
+    context.AddMetadata("authorization", absl::StrCat("Bearer ", token));
+  }
+  v1::IssueCodeRequest request;
+  request.set_recipient("ada@example.com");
+  request.set_purpose("login");
+  v1::IssueCodeResponse response;
+  return stub->IssueCode(&context, request, &response);
+}
+
+TEST_F(TlsE2eTest, AClientCertificateOrATokenNamesTheTenant) {
+  // client.pem carries spiffe://authcode.test/billing among its names.
+  auto server =
+      Start(absl::StrCat("listen = \"127.0.0.1:0\"\n", kMutualTls,
+                         "tls_client_auth = \"optional\"\n"
+                         "[tenants.billing]\n"
+                         "client_names = [\"spiffe://authcode.test/billing\"]\n"
+                         "[tenants.shop]\n"
+                         "token_sha256 = [\"",
+                         kShopDigest, "\"]\n"));
+  const std::string port = testing::WaitForPort(*server);
+  ASSERT_FALSE(port.empty()) << server->err();
+
+  const grpc::Status by_certificate =
+      IssueAs(port, dir_, {"ca.pem", "client"}, "");
+  EXPECT_TRUE(by_certificate.ok()) << by_certificate.error_message();
+  server->WaitFor(false, "tenant=billing");
+
+  const grpc::Status by_token = IssueAs(port, dir_, {"ca.pem", ""}, kShopToken);
+  EXPECT_TRUE(by_token.ok()) << by_token.error_message();
+  server->WaitFor(false, "tenant=shop");
+
+  EXPECT_EQ(IssueAs(port, dir_, {"ca.pem", ""}, "").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED)
+      << "no certificate and no token";
+  EXPECT_EQ(IssueAs(port, dir_, {"ca.pem", "client"}, kShopToken).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED)
+      << "a certificate of one tenant with the token of another";
+  EXPECT_EQ(
+      IssueAs(port, dir_, {"ca.pem", "other-client"}, kShopToken).error_code(),
+      grpc::StatusCode::UNAVAILABLE)
+      << "an untrusted certificate fails the handshake, token or not";
+
+  EXPECT_EQ(db_->Scalar("SELECT string_agg(tenant, ',' ORDER BY tenant) "
+                        "FROM codes"),
+            "billing,shop");
+  EXPECT_THAT(server->err(), Not(HasSubstr(kShopToken)));
   server->Signal(SIGTERM);
   EXPECT_EQ(server->Wait(), 0);
 }

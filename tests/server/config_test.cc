@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -19,6 +20,7 @@
 namespace authcode {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -69,11 +71,21 @@ void ExpectDefaults(const Config& c) {
   EXPECT_EQ(c.codes.length, d.codes.length);
   EXPECT_EQ(c.codes.ttl, d.codes.ttl);
   EXPECT_EQ(c.codes.max_attempts, d.codes.max_attempts);
-  ASSERT_EQ(c.limits.issue.size(), d.limits.issue.size());
-  for (size_t i = 0; i < d.limits.issue.size(); ++i) {
-    EXPECT_EQ(c.limits.issue[i].window, d.limits.issue[i].window) << i;
-    EXPECT_EQ(c.limits.issue[i].limit, d.limits.issue[i].limit) << i;
-  }
+  const auto same_windows = [](const std::vector<RateWindow>& a,
+                               const std::vector<RateWindow>& b) {
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < b.size(); ++i) {
+      EXPECT_EQ(a[i].window, b[i].window) << i;
+      EXPECT_EQ(a[i].limit, b[i].limit) << i;
+    }
+  };
+  same_windows(c.limits.issue, d.limits.issue);
+  same_windows(c.limits.ip_issue, d.limits.ip_issue);
+  same_windows(c.limits.ceiling, d.limits.ceiling);
+  EXPECT_EQ(c.limits.ipv6_prefix, d.limits.ipv6_prefix);
+  EXPECT_TRUE(c.tenants.empty());
+  EXPECT_EQ(c.server.allow_unauthenticated, d.server.allow_unauthenticated);
+  EXPECT_EQ(c.server.max_request_bytes, d.server.max_request_bytes);
   EXPECT_EQ(c.limits.max_failures, d.limits.max_failures);
   EXPECT_EQ(c.limits.lockout, d.limits.lockout);
   EXPECT_EQ(c.limits.forget_failures_after, d.limits.forget_failures_after);
@@ -183,6 +195,8 @@ tls_key_file = "/etc/authcode/server.key"
 tls_client_ca_file = "tls/clients.pem"
 tls_client_auth = "optional"
 allow_plaintext = true
+allow_unauthenticated = true
+max_request_bytes = 16384
 
 [database]
 url = "postgresql://from-file/authcode"
@@ -199,6 +213,9 @@ issue = [{ window = "30s", limit = 2 }, { window = "1h", limit = 10 },
 max_failures = 50
 lockout = "2h"
 forget_failures_after = "48h"
+ip_issue = [{ window = "10m", limit = 30 }]
+ipv6_prefix = 48
+ceiling = [{ window = "24h", limit = 9000 }]
 
 [hashing]
 keys_file = "hashing.keys"
@@ -258,6 +275,8 @@ format = "json"
   EXPECT_EQ(config->server.tls_client_ca_file, dir_ + "/tls/clients.pem");
   EXPECT_EQ(config->server.tls_client_auth, "optional");
   EXPECT_TRUE(config->server.allow_plaintext);
+  EXPECT_TRUE(config->server.allow_unauthenticated);
+  EXPECT_EQ(config->server.max_request_bytes, 16384);
   EXPECT_EQ(config->database.url, "postgresql://from-file/authcode");
   EXPECT_EQ(config->database.pool_size, 16);
   EXPECT_EQ(config->codes.length, 8);
@@ -273,6 +292,12 @@ format = "json"
   EXPECT_EQ(config->limits.max_failures, 50);
   EXPECT_EQ(config->limits.lockout, absl::Hours(2));
   EXPECT_EQ(config->limits.forget_failures_after, absl::Hours(48));
+  ASSERT_EQ(config->limits.ip_issue.size(), 1u);
+  EXPECT_EQ(config->limits.ip_issue[0].window, absl::Minutes(10));
+  EXPECT_EQ(config->limits.ip_issue[0].limit, 30);
+  EXPECT_EQ(config->limits.ipv6_prefix, 48);
+  ASSERT_EQ(config->limits.ceiling.size(), 1u);
+  EXPECT_EQ(config->limits.ceiling[0].limit, 9000);
   EXPECT_EQ(config->delivery.chain,
             (std::vector<std::string>{"smtp", "console"}));
   const std::map<std::string, std::vector<std::string>> routes = {
@@ -985,6 +1010,7 @@ TEST_F(ConfigTest, EnvironmentWinsOverFile) {
 [server]
 listen = "127.0.0.1:1111"
 allow_plaintext = true
+allow_unauthenticated = true
 [database]
 url = "postgresql://from-file/authcode"
 [hashing]
@@ -1224,12 +1250,14 @@ TEST_F(ConfigTest, PlaintextOffLoopbackNeedsAllowPlaintextOrTls) {
     EXPECT_THAT(message, ::testing::StartsWith("server.allow_plaintext: "));
     EXPECT_THAT(message, HasSubstr("\"" + listen + "\" is not a loopback"));
 
-    // Either setting says that the traffic is protected.
+    // Either setting says that the traffic is protected (and, with no
+    // tenants, that callers need not authenticate).
+    const std::string open = "allow_unauthenticated = true\n";
     const absl::StatusOr<Config> allowed =
-        LoadToml(toml + "allow_plaintext = true\n");
+        LoadToml(toml + open + "allow_plaintext = true\n");
     EXPECT_TRUE(allowed.ok()) << allowed.status();
     const absl::StatusOr<Config> tls = LoadToml(
-        toml + "tls_cert_file = \"s.pem\"\ntls_key_file = \"s.key\"\n");
+        toml + open + "tls_cert_file = \"s.pem\"\ntls_key_file = \"s.key\"\n");
     EXPECT_TRUE(tls.ok()) << tls.status();
   }
 
@@ -1239,6 +1267,121 @@ TEST_F(ConfigTest, PlaintextOffLoopbackNeedsAllowPlaintextOrTls) {
   EXPECT_THAT(ErrorOf(LoadConfig("", env)),
               HasSubstr("server.allow_plaintext: server.listen (from "
                         "AUTHCODE_LISTEN) \"0.0.0.0:50051\" is not"));
+}
+
+constexpr char kDigestA[] =
+    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+constexpr char kDigestB[] =
+    "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
+TEST_F(ConfigTest, ReadsTenantsWithLimitsFromLimitsUnlessTheirOwn) {
+  const absl::StatusOr<Config> config = LoadToml(
+      absl::StrCat("[server]\n"
+                   "listen = \"0.0.0.0:50051\"\n"
+                   "tls_cert_file = \"s.pem\"\ntls_key_file = \"s.key\"\n"
+                   "tls_client_ca_file = \"ca.pem\"\n"
+                   "[limits]\n"
+                   "ip_issue = [{ window = \"1h\", limit = 40 }]\n"
+                   "ipv6_prefix = 56\n"
+                   "ceiling = [{ window = \"24h\", limit = 5000 }]\n"
+                   "[tenants.billing]\n"
+                   "token_sha256 = [\"",
+                   kDigestA, "\", \"", kDigestB,
+                   "\"]\n"
+                   "purposes = [\"login\", \"password_reset\"]\n"
+                   "issue = [{ window = \"2h\", limit = 2 }]\n"
+                   "ceiling = []\n"
+                   "[tenants.shop-eu]\n"
+                   "client_names = [\"shop.eu.svc\", \"spiffe://acme/shop\"]\n"
+                   "ip_issue = []\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->limits.ipv6_prefix, 56);
+  ASSERT_EQ(config->tenants.size(), 2u);
+
+  const Config::Tenant& billing = config->tenants.at("billing");
+  ASSERT_EQ(billing.token_digests.size(), 2u);
+  EXPECT_EQ(absl::BytesToHexString(billing.token_digests[0]), kDigestA);
+  EXPECT_EQ(absl::BytesToHexString(billing.token_digests[1]), kDigestB);
+  EXPECT_THAT(billing.purposes, ElementsAre("login", "password_reset"));
+  ASSERT_EQ(billing.issue.size(), 1u);
+  EXPECT_EQ(billing.issue[0].window, absl::Hours(2));
+  EXPECT_EQ(billing.issue[0].limit, 2);
+  ASSERT_EQ(billing.ip_issue.size(), 1u);  // From [limits].
+  EXPECT_EQ(billing.ip_issue[0].limit, 40);
+  EXPECT_TRUE(billing.ceiling.empty());  // Its own: none.
+
+  const Config::Tenant& shop = config->tenants.at("shop-eu");
+  EXPECT_THAT(shop.client_names,
+              ElementsAre("shop.eu.svc", "spiffe://acme/shop"));
+  EXPECT_TRUE(shop.purposes.empty());
+  EXPECT_EQ(shop.issue.size(), config->limits.issue.size());
+  EXPECT_TRUE(shop.ip_issue.empty());
+  ASSERT_EQ(shop.ceiling.size(), 1u);
+  EXPECT_EQ(shop.ceiling[0].window, absl::Hours(24));
+  EXPECT_EQ(LongestIssueWindow(*config), absl::Hours(2));
+  EXPECT_EQ(LongestIpWindow(*config), absl::Hours(1));
+}
+
+TEST_F(ConfigTest, RejectsBadTenants) {
+  const std::string mtls =
+      "[server]\ntls_cert_file = \"s.pem\"\ntls_key_file = \"s.key\"\n"
+      "tls_client_ca_file = \"ca.pem\"\n";
+  const std::string token =
+      absl::StrCat("token_sha256 = [\"", kDigestA, "\"]\n");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"[tenants.a]\npurposes = [\"login\"]\n",
+       "tenants.a: needs token_sha256 or client_names"},
+      {"[tenants.a]\ntoken_sha256 = [\"ac_the-token-itself\"]\n",
+       "tenants.a.token_sha256[0]: must be 64 lower-case hex digits"},
+      {absl::StrCat("[tenants.a]\ntoken_sha256 = [\"",
+                    absl::AsciiStrToUpper(kDigestA), "\"]\n"),
+       "tenants.a.token_sha256[0]: must be 64 lower-case hex digits"},
+      {absl::StrCat("[tenants.a]\n", token, "[tenants.b]\n", token),
+       "tenants.b.token_sha256: a token digest is also listed for tenants.a"},
+      {"[tenants.a]\nclient_names = [\"a.svc\"]\n",
+       "tenants.a.client_names: needs server.tls_client_ca_file"},
+      {absl::StrCat(mtls, "[tenants.a]\nclient_names = [\"a.svc\"]\n",
+                    "[tenants.b]\nclient_names = [\"a.svc\"]\n"),
+       "tenants.b.client_names: \"a.svc\" is also listed for tenants.a"},
+      {absl::StrCat(mtls, "[tenants.a]\nclient_names = [\"\"]\n"),
+       "tenants.a.client_names: must be certificate names"},
+      {absl::StrCat("[tenants.a]\n", token, "purposes = [\"Login\"]\n"),
+       "tenants.a.purposes: purpose \"Login\" must match"},
+      {absl::StrCat("[tenants.A]\n", token), "tenants: name \"A\" must match"},
+      {absl::StrCat("[tenants.a]\n", token, "issue = []\n"),
+       "tenants.a.issue: must have at least one window"},
+      {absl::StrCat("[tenants.a]\n", token,
+                    "ceiling = [{ window = \"1h\" }]\n"),
+       "tenants.a.ceiling[0]: needs both window and limit"},
+      {absl::StrCat("[tenants.a]\n", token, "tokens = [\"x\"]\n"),
+       "tenants.a.tokens: unknown key"},
+      {"[tenants]\na = 1\n", "tenants.a: expected a table"},
+      {"[limits]\nipv6_prefix = 16\n",
+       "limits.ipv6_prefix: must be between 32 and 128, got 16"},
+  };
+  for (const auto& [toml, message] : cases) {
+    SCOPED_TRACE(toml);
+    const std::string error = ErrorOf(LoadToml(toml));
+    EXPECT_THAT(error, HasSubstr(message));
+    EXPECT_THAT(error, Not(HasSubstr("ac_the-token-itself")));
+  }
+}
+
+TEST_F(ConfigTest, OffLoopbackWithoutTenantsNeedsAllowUnauthenticated) {
+  const std::string toml =
+      "[server]\nlisten = \"0.0.0.0:50051\"\n"
+      "tls_cert_file = \"s.pem\"\ntls_key_file = \"s.key\"\n";
+  const std::string message = ErrorOf(LoadToml(toml));
+  EXPECT_THAT(message, ::testing::StartsWith("tenants: server.listen "
+                                             "\"0.0.0.0:50051\" is not a "
+                                             "loopback address and no "
+                                             "[tenants] are configured"));
+  EXPECT_TRUE(LoadToml(toml + "allow_unauthenticated = true\n").ok());
+  EXPECT_TRUE(LoadToml(absl::StrCat(toml, "[tenants.a]\ntoken_sha256 = [\"",
+                                    kDigestA, "\"]\n"))
+                  .ok());
+  // Loopback needs neither.
+  EXPECT_TRUE(LoadToml("[server]\nlisten = \"127.0.0.1:50051\"\n").ok());
 }
 
 TEST_F(ConfigTest, KnowsLoopbackListenAddresses) {
@@ -1263,6 +1406,7 @@ TEST_F(ConfigTest, TlsFilesFromTheEnvironmentWinOverTheFile) {
 listen = "0.0.0.0:50051"
 tls_cert_file = "file.pem"
 tls_key_file = "file.key"
+allow_unauthenticated = true
 )toml";
   Env env = SecretEnv();
   env["AUTHCODE_TLS_CERT_FILE"] = "certs/env.pem";

@@ -427,24 +427,32 @@ TEST_F(ServiceTest, CleanupRemovesExpiredRowsInBatches) {
   TestServer& s = StartServer([](Config& c) {
     c.codes.ttl = absl::Seconds(1);
     c.limits.issue = {{absl::Seconds(1), 1}};
+    c.limits.ip_issue = {{absl::Seconds(1), 100}};
     c.cleanup.interval = absl::Milliseconds(200);
     c.cleanup.keep_expired = absl::ZeroDuration();
     c.cleanup.batch_size = 3;
   });
   for (int i = 0; i < 10; ++i) {
-    ASSERT_TRUE(s.Issue(absl::StrCat("user", i, "@example.com"), "login").ok());
+    v1::IssueCodeRequest request;
+    request.set_recipient(absl::StrCat("user", i, "@example.com"));
+    request.set_purpose("login");
+    request.set_client_ip(absl::StrCat("192.0.2.", i));
+    ASSERT_TRUE(s.Issue(request).ok());
   }
   ASSERT_TRUE(s.provider().WaitForSent(10, absl::Seconds(10)));
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM codes"), "10");
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM ip_limits"), "10");
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   while (absl::Now() < deadline &&
          db_->Scalar("SELECT (SELECT count(*) FROM codes) + "
                      "(SELECT count(*) FROM recipient_limits) + "
+                     "(SELECT count(*) FROM ip_limits) + "
                      "(SELECT count(*) FROM delivery_jobs)") != "0") {
     absl::SleepFor(absl::Milliseconds(100));
   }
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM codes"), "0");
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM recipient_limits"), "0");
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM ip_limits"), "0");
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM delivery_jobs"), "0");
 }
 

@@ -668,5 +668,30 @@ TEST(ValidateVerifyRequestTest, ReportsRequiredFieldsOfAnEmptyRequest) {
   EXPECT_EQ(violations.size(), 3u) << Describe(violations);
 }
 
+TEST(CountedClientIpTest, CountsIpv4AsIsAndIpv6PerNetwork) {
+  const struct {
+    const char* ip;
+    int prefix;
+    const char* counted;
+  } kCases[] = {
+      {"", 64, ""},
+      {"203.0.113.7", 64, "203.0.113.7"},
+      // An IPv4 client reached over IPv6 is the same client.
+      {"::ffff:203.0.113.7", 64, "203.0.113.7"},
+      {"::FFFF:cb00:7107", 64, "203.0.113.7"},
+      {"2001:db8:1:2:3:4:5:6", 64, "2001:db8:1:2::/64"},
+      {"2001:DB8:1:2::ab", 64, "2001:db8:1:2::/64"},
+      {"2001:db8:1:2:3:4:5:6", 48, "2001:db8:1::/48"},
+      {"2001:db8:1:2:3:4:5:6", 56, "2001:db8:1::/56"},
+      {"2001:db8:1:2ff:3:4:5:6", 56, "2001:db8:1:200::/56"},
+      {"2001:db8:1:2:3:4:5:6", 128, "2001:db8:1:2:3:4:5:6/128"},
+      {"::1", 64, "::/64"},
+  };
+  for (const auto& c : kCases) {
+    EXPECT_EQ(CountedClientIp(c.ip, c.prefix), c.counted)
+        << c.ip << " /" << c.prefix;
+  }
+}
+
 }  // namespace
 }  // namespace authcode

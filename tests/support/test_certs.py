@@ -82,9 +82,16 @@ def _make_server(ca, ca_key, not_before, not_after):
     return cert, key
 
 
-def _make_client(ca, ca_key, common_name, not_before, not_after):
+def _make_client(ca, ca_key, common_name, not_before, not_after, names=()):
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
+    builder = x509.CertificateBuilder()
+    if names:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(
+                [x509.UniformResourceIdentifier(n) if "://" in n
+                 else x509.DNSName(n) for n in names]),
+            critical=False)
+    cert = (builder
             .subject_name(_name(common_name))
             .issuer_name(ca.subject)
             .public_key(key.public_key())
@@ -137,8 +144,9 @@ def make_certs(folder, clients=False):
     if not clients:
         return
 
-    client, client_key = _make_client(ca, ca_key, "authcode test client",
-                                      not_before, not_after)
+    client, client_key = _make_client(
+        ca, ca_key, "authcode test client", not_before, not_after,
+        names=("billing.client.test", "spiffe://authcode.test/billing"))
     _write_pair(folder, "client", client, client_key)
     other_ca, other_ca_key = _make_ca(not_before, not_after,
                                       "authcode unrelated test CA")

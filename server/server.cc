@@ -1,10 +1,13 @@
 #include "server/server.h"
 
 #include <algorithm>
+#include <memory>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -20,6 +23,17 @@ std::string FormatUtc(absl::Time time) {
   return absl::FormatTime(absl::RFC3339_sec, time, absl::UTCTimeZone());
 }
 
+// Keeps `object` alive until the process ends, reachable from a global so
+// that a leak checker does not report it: a thread that could not be
+// stopped in time may still be using it.
+template <typename T>
+void KeepUntilExit(std::unique_ptr<T> object) {
+  static absl::Mutex mu(absl::kConstInit);
+  static auto* kept = new std::vector<std::shared_ptr<void>>();
+  absl::MutexLock lock(&mu);
+  kept->push_back(std::shared_ptr<void>(std::move(object)));
+}
+
 }  // namespace
 
 Server::Server(Config config) : config_(std::move(config)) {}
@@ -28,11 +42,11 @@ Server::~Server() {
   if (!Shutdown()) {
     // A send is still running on a worker thread that uses these: leave
     // them be; the process is about to end.
-    worker_.release();
-    providers_.release();
-    composer_.release();
-    outbox_.release();
-    store_.release();
+    KeepUntilExit(std::move(worker_));
+    KeepUntilExit(std::move(providers_));
+    KeepUntilExit(std::move(composer_));
+    KeepUntilExit(std::move(outbox_));
+    KeepUntilExit(std::move(store_));
   }
 }
 

@@ -28,6 +28,13 @@ _STARTED = re.compile(r"event=server\.started .*port=([0-9]+)")
 _MAIL = re.compile(
     r"----- authcode console mail (\S+) -----\n(.*?)"
     r"----- end authcode console mail \1 -----\n", re.S)
+# What AddressSanitizer, LeakSanitizer and UBSan print when they find
+# something (scripts/test.sh runs the suite on a sanitized build).
+_SANITIZER_REPORT = re.compile(
+    r"ERROR: (AddressSanitizer|LeakSanitizer)|: runtime error: ")
+# The sanitizer settings passed on to the server (scripts/test.sh sets
+# them), so that it reports and stops the way the test binaries do.
+_SANITIZER_SETTINGS = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
 
 
 def argument_parser(description):
@@ -72,6 +79,7 @@ class AuthcodeServer:
         self._err = []
         self._lock = threading.Lock()
         self._process = None
+        self._drains = []
         self.port = None
 
     @property
@@ -88,6 +96,8 @@ class AuthcodeServer:
             "AUTHCODE_OUTBOX_KEYS": _key_ring("o1"),
             "AUTHCODE_LISTEN": "127.0.0.1:0",
         }
+        env.update({name: os.environ[name] for name in _SANITIZER_SETTINGS
+                    if name in os.environ})
         env.update(self._extra_env)
         self._process = subprocess.Popen(
             [self.binary, "--config", self._config_path],
@@ -95,8 +105,10 @@ class AuthcodeServer:
             stdin=subprocess.DEVNULL)
         for stream, into in ((self._process.stdout, self._out),
                              (self._process.stderr, self._err)):
-            threading.Thread(target=self._drain, args=(stream, into),
-                             daemon=True).start()
+            drain = threading.Thread(target=self._drain, args=(stream, into),
+                                     daemon=True)
+            drain.start()
+            self._drains.append(drain)
         match = self._wait(lambda: _STARTED.search(self.stderr()), 30)
         if match is None:
             self.__exit__(None, None, None)
@@ -112,8 +124,13 @@ class AuthcodeServer:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+        for drain in self._drains:
+            drain.join(timeout=10)
         self._psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self._database)
         subprocess.run(["rm", "-rf", self._dir], check=False)
+        if _SANITIZER_REPORT.search(self.stderr()):
+            raise AssertionError("authcode reported a sanitizer finding:\n"
+                                 + self.stderr())
         return False
 
     def stdout(self):

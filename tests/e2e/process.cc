@@ -4,16 +4,53 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <regex>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace authcode::testing {
+namespace {
+
+// `env` and this process's sanitizer settings (scripts/test.sh sets them
+// for a sanitized build) that `env` does not set itself, so a sanitized
+// server reports, and stops, the way the test binaries do.
+std::vector<std::string> WithSanitizerOptions(std::vector<std::string> env) {
+  for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"}) {
+    const char* value = std::getenv(name);
+    const std::string prefix = absl::StrCat(name, "=");
+    const bool set = std::any_of(env.begin(), env.end(), [&](const auto& e) {
+      return absl::StartsWith(e, prefix);
+    });
+    if (value != nullptr && !set) env.push_back(prefix + value);
+  }
+  return env;
+}
+
+// Whether `err` holds a report from AddressSanitizer, LeakSanitizer or
+// UBSan (whose reports read "file:line:col: runtime error: ...").
+bool HasSanitizerReport(const std::string& err) {
+  return absl::StrContains(err, "ERROR: AddressSanitizer") ||
+         absl::StrContains(err, "ERROR: LeakSanitizer") ||
+         absl::StrContains(err, ": runtime error: ");
+}
+
+}  // namespace
 
 Process::Process(const std::vector<std::string>& args,
                  const std::vector<std::string>& env) {
+  // Everything the child needs is allocated before fork: after it, in a
+  // threaded process, another thread may hold the allocator's lock.
+  const std::vector<std::string> full_env = WithSanitizerOptions(env);
+  std::vector<char*> argv, envp;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (const auto& e : full_env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
   int out[2], err[2];
   EXPECT_EQ(pipe(out), 0);
   EXPECT_EQ(pipe(err), 0);
@@ -23,11 +60,6 @@ Process::Process(const std::vector<std::string>& args,
     dup2(err[1], 2);
     close(out[0]);
     close(err[0]);
-    std::vector<char*> argv, envp;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
     execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
@@ -54,6 +86,10 @@ int Process::Wait(std::chrono::seconds timeout) {
   exited_ = true;
   for (std::thread& t : readers_) t.join();
   readers_.clear();
+  if (HasSanitizerReport(err())) {
+    ADD_FAILURE() << "the child reported a sanitizer finding; stderr:\n"
+                  << err();
+  }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 

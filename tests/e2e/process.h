@@ -15,14 +15,17 @@ namespace authcode::testing {
 
 class Process {
  public:
-  // Starts args[0] with `args` and exactly the environment `env`.
+  // Starts args[0] with `args` and the environment `env`, plus this
+  // process's sanitizer settings (ASAN_OPTIONS, UBSAN_OPTIONS,
+  // LSAN_OPTIONS) where `env` has none of its own.
   Process(const std::vector<std::string>& args,
           const std::vector<std::string>& env);
   // Kills the process if it still runs.
   ~Process();
 
   // Waits for the exit status (128 + signal when killed), or -1 past the
-  // timeout.
+  // timeout. A sanitizer report on the child's stderr fails the test,
+  // whatever the status.
   int Wait(std::chrono::seconds timeout = std::chrono::seconds(30));
   void Signal(int sig);
 

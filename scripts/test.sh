@@ -2,7 +2,7 @@
 # Installs what authcode needs, checks formatting, builds everything with
 # warnings as errors and with AddressSanitizer and UBSan (AUTHCODE_SANITIZE),
 # runs each libFuzzer target for a bounded time (AUTHCODE_FUZZ_SECONDS,
-# default 15; 0 skips them), and runs the whole test suite with CTest on
+# default 10; 0 skips them), and runs the whole test suite with CTest on
 # that sanitized build, against a throwaway PostgreSQL cluster (fsync off:
 # it is thrown away anyway), or against AUTHCODE_TEST_DATABASE_URL when
 # that is set. Extra arguments go to ctest (e.g. -R service_test).
@@ -25,7 +25,7 @@ cmake -S "$root" -B "$build" -G Ninja -DAUTHCODE_WERROR=ON \
   -DAUTHCODE_SANITIZE=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
 
-fuzz_seconds=${AUTHCODE_FUZZ_SECONDS:-15}
+fuzz_seconds=${AUTHCODE_FUZZ_SECONDS:-10}
 if [ "$fuzz_seconds" != 0 ]; then
   "$root/scripts/fuzz.sh" "$fuzz_seconds"
 fi

@@ -11,6 +11,7 @@
 #include <map>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "server/config.h"
 
 namespace {
@@ -19,6 +20,8 @@ void Check(bool ok) {
   if (!ok) std::abort();
 }
 
+// The database password, which no error may quote.
+constexpr absl::string_view kPassword = "Secret-Pa55";
 constexpr char kDatabaseUrl[] = "postgresql://fuzz:Secret-Pa55@127.0.0.1/db";
 // 32 bytes of 'h' and of 'o', base64.
 constexpr char kHashingKeys[] =
@@ -49,7 +52,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       authcode::LoadConfig(ConfigPath(), env);
   if (!config.ok()) {
     Check(!config.status().message().empty());
-    Check(config.status().message().find("Secret-Pa55") == std::string::npos);
+    // The error may quote the config (a key's name), so the password is
+    // only sure to be absent when the config does not hold it itself.
+    const absl::string_view input(reinterpret_cast<const char*>(data), size);
+    if (input.find(kPassword) == absl::string_view::npos) {
+      Check(!absl::StrContains(config.status().message(), kPassword));
+    }
     return 0;
   }
   Check(config->codes.length >= 6 && config->codes.length <= 10);

@@ -94,6 +94,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::StatusOr<authcode::providers::Message> mail = composer.Compose(request);
   if (!mail.ok()) return 0;
   Check(mail->subject.find_first_of("\r\n") == std::string::npos);
-  Check(mail->html.find("<script>x</script>") == std::string::npos);
+  // The caller's value comes out escaped; a template may still hold the
+  // same text itself (templates are the operator's, not the caller's).
+  if (!own_templates ||
+      part(2).find("<script>x</script>") == std::string::npos) {
+    Check(mail->html.find("<script>x</script>") == std::string::npos);
+  }
   return 0;
 }

@@ -233,8 +233,14 @@ void Server::CleanupLoop() {
   while (!cv_.wait_for(lock, absl::ToChronoMilliseconds(c.interval),
                        [&] { return stopping_; })) {
     lock.unlock();
+    const auto stopping = [this] {
+      std::lock_guard<std::mutex> guard(mu_);
+      return stopping_;
+    };
     CleanupCounts total;
-    for (;;) {
+    // A backlog of millions of rows takes many batches: shutdown does not
+    // wait for all of them.
+    while (!stopping()) {
       absl::StatusOr<CleanupCounts> counts =
           store_->Cleanup(c.keep_expired, longest, longest_ip,
                           config_.limits.forget_failures_after, c.batch_size);

@@ -456,6 +456,32 @@ TEST_F(ServiceTest, CleanupRemovesExpiredRowsInBatches) {
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM delivery_jobs"), "0");
 }
 
+TEST_F(ServiceTest, ShutdownDoesNotWaitForTheWholeCleanupBacklog) {
+  TestServer& s = StartServer([](Config& c) {
+    c.cleanup.interval = absl::Milliseconds(50);
+    c.cleanup.keep_expired = absl::ZeroDuration();
+    c.cleanup.batch_size = 1;
+  });
+  // A backlog of 20,000 batches: codes that expired a day ago.
+  db_->Query(
+      "INSERT INTO codes (tenant, purpose, recipient, id, key_id, "
+      "code_hash, attempts_left, created_at, expires_at) "
+      "SELECT 'default', 'login', 'old' || i || '@example.com', "
+      "gen_random_uuid(), 'h1', NULL, 0, now() - interval '2 days', "
+      "now() - interval '1 day' FROM generate_series(1, 20000) AS i");
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (absl::Now() < deadline &&
+         db_->Scalar("SELECT count(*) FROM codes") == "20000") {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_NE(db_->Scalar("SELECT count(*) FROM codes"), "20000")
+      << "cleanup never started";
+
+  EXPECT_TRUE(s.server().Shutdown());
+  // Shutdown came between two batches, long before the last one.
+  EXPECT_NE(db_->Scalar("SELECT count(*) FROM codes"), "0");
+}
+
 TEST_F(ServiceTest, NoReadableCodeInTheDatabase) {
   TestServer& s = StartServer([](Config& c) {
     c.limits.issue = {{absl::Seconds(60), 10}};

@@ -130,7 +130,7 @@ struct Config {
     // Per-purpose chains, e.g. password_reset = ["smtp"]; purposes not
     // listed use `chain`. Keys are purpose slugs.
     std::map<std::string, std::vector<std::string>> routes;
-    int workers = 4;  // 1..64
+    int workers = 16;  // 1..64
     // How often an idle worker looks for due jobs when no notification
     // woke it (retries that come due, jobs queued by other replicas whose
     // notification was missed).

@@ -46,6 +46,9 @@ void DeliveryWorker::Start() {
 void DeliveryWorker::Wake() {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // A woken worker claims every due job up to a batch, so wake-ups
+    // beyond one per worker would only buy empty claims later.
+    if (wakes_ >= config_->delivery.workers) return;
     ++wakes_;
   }
   cv_.notify_one();

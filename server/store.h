@@ -137,12 +137,13 @@ struct DeliveryStatus {
   absl::Time next_attempt_at;  // InfinitePast unless queued.
 };
 
-// Runs a callback whenever a job is queued anywhere (LISTEN/NOTIFY), on a
-// thread of its own, until destroyed.
+// Runs a callback whenever a job is queued anywhere, until destroyed.
 class JobListener {
  public:
   virtual ~JobListener() = default;
 };
+
+class JobSignal;  // store.cc: how Issue() tells workers of a queued job.
 
 class Store {
  public:
@@ -181,8 +182,10 @@ class Store {
   absl::StatusOr<DeliveryStatus> GetDelivery(const std::string& tenant,
                                              const std::string& code_id);
 
-  // Calls `on_job` on a listener thread after every queued job, with a
-  // connection of its own that is re-opened when it breaks.
+  // Calls `on_job` whenever a job is queued: at once, on the issuing
+  // thread, for a job this Store queued; on a listener thread of its own
+  // (LISTEN, on a connection that is re-opened when it breaks) for a job
+  // another process queued. The listener must not outlive the Store.
   std::unique_ptr<JobListener> ListenForJobs(std::function<void()> on_job);
 
   // One batch of clean-up; call again while any count equals batch_size.
@@ -201,6 +204,7 @@ class Store {
 
   std::unique_ptr<Pool> pool_;        // RPCs.
   std::unique_ptr<Pool> background_;  // Delivery and clean-up.
+  std::unique_ptr<JobSignal> signal_;
 };
 
 }  // namespace authcode

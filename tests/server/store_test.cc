@@ -2,7 +2,10 @@
 // claiming with leases, and fencing of stale workers.
 #include "server/store.h"
 
+#include <atomic>
+
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/support/test_database.h"
 
@@ -171,6 +174,47 @@ TEST_F(StoreTest, ReissueSupersedesTheUnsentJob) {
             "superseded/true,queued/false");
   auto claimed = store_->ClaimJobs(10, absl::Seconds(30));
   EXPECT_EQ(claimed->size(), 1u);
+}
+
+TEST_F(StoreTest, AnIssueWakesListenersHereAtOnceAndElsewhereCoalesced) {
+  auto other = Store::Connect(db_->url(), 1);
+  ASSERT_TRUE(other.ok()) << other.status();
+  std::atomic<int> here{0}, elsewhere{0};
+  auto listener = store_->ListenForJobs([&] { ++here; });
+  auto other_listener = (*other)->ListenForJobs([&] { ++elsewhere; });
+  // Each listener calls once when its connection opens.
+  absl::SleepFor(absl::Milliseconds(500));
+  const int here_before = here, elsewhere_before = elsewhere;
+
+  ASSERT_TRUE(store_->Issue(Params("a@example.com")).ok());
+  EXPECT_EQ(here, here_before + 1) << "called before Issue() returned";
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (elsewhere == elsewhere_before && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(elsewhere, elsewhere_before + 1) << "told through NOTIFY";
+
+  // A burst: every issue wakes this process's listener once, and its own
+  // NOTIFYs do not wake it again; the other process hears of the burst
+  // in a few notifications, not in one per job.
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(
+        store_->Issue(Params(absl::StrCat("b", i, "@example.com"))).ok());
+  }
+  absl::SleepFor(absl::Milliseconds(500));
+  EXPECT_EQ(here, here_before + 201);
+  EXPECT_GE(elsewhere, elsewhere_before + 2);
+  EXPECT_LT(elsewhere, elsewhere_before + 100);
+
+  // A refused issue queued nothing and wakes no one.
+  IssueParams limited = Params("c@example.com");
+  limited.windows = {{absl::Seconds(60), 1}};
+  ASSERT_TRUE(store_->Issue(limited).ok());
+  limited.code_id = Params("x").code_id;
+  auto refused = store_->Issue(limited);
+  ASSERT_TRUE(refused.ok());
+  ASSERT_EQ(refused->status, IssueResult::Status::kRateLimited);
+  EXPECT_EQ(here, here_before + 202);
 }
 
 }  // namespace

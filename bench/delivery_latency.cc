@@ -77,6 +77,8 @@ class ProbeProvider : public providers::Provider {
     return providers::SendResult::Sent(absl::StrCat("probe-", sent_at_.size()));
   }
 
+  absl::Status CheckReachable() override { return absl::OkStatus(); }
+
   std::optional<Clock::time_point> SentAt(const std::string& id) const {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = sent_at_.find(id);

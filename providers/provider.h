@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 
 namespace authcode::providers {
@@ -34,6 +35,17 @@ struct Message {
   // A stable id of this delivery (the same across retries), usable as an
   // idempotency key or a Message-ID seed by providers that support one.
   std::string delivery_id;
+};
+
+// The public half of a DKIM key and where receivers look for it: a TXT
+// record at <selector>._domainkey.<domain>.
+struct DkimPublicKey {
+  std::string domain;    // d=
+  std::string selector;  // s=
+  std::string type;      // k=: "rsa" or "ed25519".
+  // p= before base64: the SubjectPublicKeyInfo (DER) of an RSA key, the
+  // raw 32 bytes of an Ed25519 one (RFC 8463).
+  std::string key;
 };
 
 class SendResult {
@@ -86,11 +98,34 @@ class Provider {
 
   virtual SendResult Send(const Message& message) = 0;
 
+  // Checks, sending no mail, that the provider can be reached and would
+  // take our mail: the connection, TLS with the certificate verified, and
+  // the login where the protocol has one before a send. For the operator's
+  // `authcode check-config --connect`, never on the send path; it may
+  // take up to the provider's own timeouts. The error names the step that
+  // failed and holds no secret.
+  virtual absl::Status CheckReachable() = 0;
+
   // Domains this provider signs or authenticates mail as, such as a DKIM
   // d= or the domain of an SMTP login; empty when it has none. The server
   // warns at start-up when the From domain does not align with them, since
   // such mail fails DMARC.
   virtual std::vector<std::string> IdentityDomains() const { return {}; }
+
+  // The domains whose SPF records list the hosts this provider sends
+  // from, each of which the From domain's SPF record must reach through
+  // an include: mechanism (e.g. {"spf.mail.example.net"}). Empty when its
+  // mail never leaves this machine; nullopt when it cannot tell, as for a
+  // relay whose sending hosts only its operator knows. Read by
+  // `authcode doctor`, never on the send path.
+  virtual std::optional<std::vector<std::string>> SpfIncludes() const {
+    return std::nullopt;
+  }
+
+  // The key this provider DKIM-signs our mail with, when it is one from
+  // our config; nullopt when it signs with none of ours (a provider may
+  // still sign with a key of its own). Read by `authcode doctor`.
+  virtual std::optional<DkimPublicKey> DkimKey() const { return std::nullopt; }
 };
 
 }  // namespace authcode::providers

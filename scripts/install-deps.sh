@@ -9,13 +9,15 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   golang-github-gogo-googleapis-dev grpc-proto
   libabsl-dev libssl-dev libcurl4-openssl-dev libpqxx-dev libidn2-dev
+  libmicrohttpd-dev
   postgresql-15 postgresql-client-15
   nlohmann-json3-dev libspdlog-dev libkainjow-mustache-dev
   libtomlplusplus-dev libcli11-dev
+  libc-ares-dev dnsmasq-base
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev openssl
   python3 python3-aiosmtpd python3-cryptography python3-dkim python3-jsonschema
-  python3-grpcio python3-protobuf postgresql-client-15
+  python3-grpcio python3-protobuf python3-yaml postgresql-client-15
   golang-go protoc-gen-go protoc-gen-go-grpc golang-google-grpc-dev
   golang-google-protobuf-dev golang-google-genproto-dev
   golang-github-golang-protobuf-1-5-dev

@@ -551,6 +551,17 @@ absl::Status ReadCleanup(Section& s, FileSettings& f) {
   return s.Duration("keep_expired", kNonNegative, &cleanup.keep_expired);
 }
 
+absl::Status ReadDoctor(Section& s, FileSettings& f) {
+  constexpr DurationRange kLookupTimeout{absl::Milliseconds(100),
+                                         absl::Seconds(60)};
+  RETURN_IF_ERROR(s.String("resolver", &f.config.doctor.resolver));
+  return s.Duration("timeout", kLookupTimeout, &f.config.doctor.timeout);
+}
+
+absl::Status ReadMetrics(Section& s, FileSettings& f) {
+  return s.String("listen", &f.config.metrics.listen);
+}
+
 absl::Status ReadLog(Section& s, FileSettings& f) {
   RETURN_IF_ERROR(s.String("level", &f.config.log.level));
   return s.String("format", &f.config.log.format);
@@ -567,6 +578,7 @@ constexpr SectionReader kSectionReaders[] = {
     {"outbox", ReadOutbox},       {"delivery", ReadDelivery},
     {"providers", ReadProviders}, {"mail", ReadMail},
     {"cleanup", ReadCleanup},     {"log", ReadLog},
+    {"doctor", ReadDoctor},       {"metrics", ReadMetrics},
 };
 
 // Key files named in the config are found relative to the config file, so
@@ -921,6 +933,20 @@ absl::Status ValidateTransport(const Config::Server& server,
   return absl::OkStatus();
 }
 
+// The metrics endpoint, when on, needs an address of its own.
+absl::Status ValidateMetrics(const Config& config, const Origins& origins) {
+  const std::string& listen = config.metrics.listen;
+  if (listen.empty()) return absl::OkStatus();
+  const std::string subject = Subject(origins, "metrics.listen");
+  RETURN_IF_ERROR(CheckListen(subject, listen));
+  if (listen == config.server.listen && !absl::EndsWith(listen, ":0")) {
+    return Invalid(subject, absl::StrCat(Quote(listen),
+                                         " is also server.listen; the metrics "
+                                         "endpoint needs a port of its own"));
+  }
+  return absl::OkStatus();
+}
+
 // Every tenant can be reached by some credential, no credential reaches
 // two tenants, and a server nobody has to authenticate to stays on
 // loopback unless the operator says otherwise.
@@ -1001,6 +1027,7 @@ absl::Status Validate(const Config& config, const Origins& origins) {
   RETURN_IF_ERROR(
       CheckListen(Subject(origins, "server.listen"), config.server.listen));
   RETURN_IF_ERROR(ValidateTransport(config.server, origins));
+  RETURN_IF_ERROR(ValidateMetrics(config, origins));
   RETURN_IF_ERROR(ValidateTenants(config, origins));
   RETURN_IF_ERROR(ValidateDelivery(config.delivery, origins));
   RETURN_IF_ERROR(CheckOneOf(Subject(origins, "log.level"), config.log.level,
@@ -1197,6 +1224,8 @@ absl::StatusOr<Config> LoadConfig(
            &origins);
   RETURN_IF_ERROR(OverrideChain(env, &config.delivery.chain, &origins));
   Override(env, "AUTHCODE_LOG_LEVEL", "log.level", &config.log.level, &origins);
+  Override(env, "AUTHCODE_METRICS_LISTEN", "metrics.listen",
+           &config.metrics.listen, &origins);
   // Paths from the environment are taken as they are, like the *_FILE
   // secrets: relative to the working directory.
   Config::Server& server = config.server;

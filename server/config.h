@@ -182,6 +182,25 @@ struct Config {
     std::string format = "logfmt";  // logfmt or json
   } log;
 
+  // The Prometheus endpoint (GET /metrics), on a port of its own.
+  struct Metrics {
+    // host:port to serve it on; empty (the default) for none. Port 0 picks
+    // a free port (the log line metrics.started says which). Env
+    // AUTHCODE_METRICS_LISTEN overrides it.
+    std::string listen;
+  } metrics;
+
+  // `authcode doctor`, which looks up the From domain's SPF, DKIM and
+  // DMARC records.
+  struct Doctor {
+    // DNS servers to ask, "host[:port]", comma-separated; IP addresses,
+    // IPv6 in brackets when a port follows. Empty: the system's
+    // (/etc/resolv.conf). The --resolver flag overrides it.
+    std::string resolver;
+    // How long one lookup may take, retries included. 100ms..60s.
+    absl::Duration timeout = absl::Seconds(5);
+  } doctor;
+
   // A calling service and its policy. Codes, limits and delivery status
   // belong to the tenant that issued them: no other tenant can verify,
   // see or use up what is its own.

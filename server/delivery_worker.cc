@@ -20,12 +20,13 @@ DeliveryWorker::DeliveryWorker(const Config* config, Store* store,
                                const SecretBox* outbox,
                                const Composer* composer,
                                const ProviderSet* providers,
-                               RandomSource random)
+                               ServerMetrics* metrics, RandomSource random)
     : config_(config),
       store_(store),
       outbox_(outbox),
       composer_(composer),
       providers_(providers),
+      metrics_(metrics),
       random_(std::move(random)) {}
 
 DeliveryWorker::~DeliveryWorker() { Stop(); }
@@ -145,6 +146,7 @@ JobOutcome DeliveryWorker::Deliver(const ClaimedJob& job) {
   absl::Time reopens = absl::InfiniteFuture();
   for (ProviderEntry* entry : providers_->ChainFor(job.purpose)) {
     if (!entry->breaker->Allow()) {
+      metrics_->CountProviderSend(entry->name, ProviderSend::kSkippedBreaker);
       errors.push_back(absl::StrCat(entry->name, ": skipped, failing lately"));
       reopens = std::min(reopens, entry->breaker->open_until());
       continue;
@@ -154,6 +156,7 @@ JobOutcome DeliveryWorker::Deliver(const ClaimedJob& job) {
           entry->name, entry->config.quota_window, entry->config.quota);
       if (!taken.ok() || !*taken) {
         entry->breaker->Release();
+        metrics_->CountProviderSend(entry->name, ProviderSend::kSkippedQuota);
         errors.push_back(
             absl::StrCat(entry->name, taken.ok() ? ": skipped, quota spent"
                                                  : ": skipped, quota unknown"));
@@ -165,16 +168,19 @@ JobOutcome DeliveryWorker::Deliver(const ClaimedJob& job) {
     switch (sent.kind()) {
       case providers::SendResult::Kind::kSent:
         entry->breaker->RecordSuccess();
+        metrics_->CountProviderSend(entry->name, ProviderSend::kSent);
         return {
             JobOutcome::Kind::kSent, entry->name, sent.message_id(), "", {}};
       case providers::SendResult::Kind::kPermanent:
         // The provider answered; the message itself is refused.
         entry->breaker->RecordSuccess();
+        metrics_->CountProviderSend(entry->name, ProviderSend::kPermanent);
         failed.provider = entry->name;
         failed.error = absl::StrCat(entry->name, ": ", sent.error());
         return failed;
       case providers::SendResult::Kind::kRetryable:
         entry->breaker->RecordFailure();
+        metrics_->CountProviderSend(entry->name, ProviderSend::kRetryable);
         errors.push_back(absl::StrCat(entry->name, ": ", sent.error()));
         if (sent.retry_after().has_value()) {
           retry_after = std::max(retry_after.value_or(absl::ZeroDuration()),
@@ -205,7 +211,11 @@ JobOutcome DeliveryWorker::Deliver(const ClaimedJob& job) {
 }
 
 void DeliveryWorker::Record(const ClaimedJob& job, const JobOutcome& outcome) {
-  absl::StatusOr<bool> recorded = store_->FinishJob(job, outcome);
+  // Counted whether or not the report is stored: a mail that was sent
+  // stays sent.
+  metrics_->CountDelivery(outcome.provider, outcome.kind);
+  absl::Duration queued_for;
+  absl::StatusOr<bool> recorded = store_->FinishJob(job, outcome, &queued_for);
   const std::string job_id = absl::StrCat(job.id);
   if (!recorded.ok()) {
     // The lease runs out and another claim retries the job.
@@ -213,6 +223,9 @@ void DeliveryWorker::Record(const ClaimedJob& job, const JobOutcome& outcome) {
                {{"job_id", job_id},
                 {"error", std::string(recorded.status().message())}});
     return;
+  }
+  if (*recorded && outcome.kind == JobOutcome::Kind::kSent) {
+    metrics_->ObserveDeliveryLatency(outcome.provider, queued_for);
   }
   static constexpr const char* kEvents[] = {"delivery.sent", "delivery.retry",
                                             "delivery.failed",

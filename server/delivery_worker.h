@@ -25,6 +25,7 @@
 #include "server/mail/composer.h"
 #include "server/provider_set.h"
 #include "server/secretbox.h"
+#include "server/server_metrics.h"
 #include "server/store.h"
 
 namespace authcode {
@@ -34,7 +35,7 @@ class DeliveryWorker {
   // Every pointer must outlive the worker.
   DeliveryWorker(const Config* config, Store* store, const SecretBox* outbox,
                  const Composer* composer, const ProviderSet* providers,
-                 RandomSource random);
+                 ServerMetrics* metrics, RandomSource random);
   ~DeliveryWorker();
 
   // Starts config->delivery.workers threads.
@@ -72,6 +73,7 @@ class DeliveryWorker {
   const SecretBox* outbox_;
   const Composer* composer_;
   const ProviderSet* providers_;
+  ServerMetrics* const metrics_;
   const RandomSource random_;
 
   std::mutex mu_;

@@ -1,10 +1,23 @@
 // authcode: the server binary.
 //
 //   authcode [--config FILE] [serve]   run the server (the default)
-//   authcode [--config FILE] migrate   apply the schema and exit
-//   authcode [--config FILE] check-config
-//                                      validate the config (and read the
-//                                      TLS files) and exit
+//   authcode [--config FILE] migrate   apply the schema and exit: 0, or
+//                                      3 when the database is unreachable,
+//                                      4 when its schema is not ours to
+//                                      change (a later binary's), 1 else
+//   authcode [--config FILE] check-config [--connect]
+//                                      (or --check-config) validate the
+//                                      config and what it names; with
+//                                      --connect also reach the database
+//                                      and the providers. Exit 0, or 2 bad
+//                                      config, 3 unreachable, 4 schema
+//                                      not migrated (config_check.h)
+//   authcode [--config FILE] doctor [--resolver HOST[:PORT]] [--json]
+//                                      look up the From domain's SPF, DKIM
+//                                      and DMARC records and say what to
+//                                      fix (server/doctor/doctor.h). Exit
+//                                      0, or 1 a check failed, 2 bad
+//                                      config or usage
 //   authcode new-token                 print a new bearer token and the
 //                                      digest that goes in the config
 //
@@ -13,6 +26,8 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include <openssl/rand.h>
 
@@ -21,10 +36,11 @@
 #include "absl/strings/str_cat.h"
 #include "server/callers.h"
 #include "server/config.h"
+#include "server/config_check.h"
+#include "server/doctor/doctor.h"
 #include "server/log.h"
 #include "server/server.h"
 #include "server/store.h"
-#include "server/tls.h"
 
 namespace {
 
@@ -33,6 +49,43 @@ int Fail(const absl::Status& status) {
                        {{"error", std::string(status.message())}});
   std::cerr << "authcode: " << status.message() << "\n";
   return 1;
+}
+
+// One line per check: passes on stdout, failures on stderr.
+int RunCheckConfig(const authcode::Config& config, bool connect) {
+  const std::vector<authcode::ConfigCheck> checks =
+      authcode::CheckConfig(config, connect);
+  for (const authcode::ConfigCheck& check : checks) {
+    (check.outcome == authcode::CheckOutcome::kPassed ? std::cout : std::cerr)
+        << authcode::FormatCheck(check) << "\n";
+  }
+  const int status = authcode::CheckExitStatus(checks);
+  if (status == 0) {
+    std::cout << (connect ? "config OK, database and providers reachable\n"
+                          : "config OK\n");
+  } else {
+    std::cerr << "authcode: check-config failed (exit " << status << ")\n";
+  }
+  return status;
+}
+
+int RunMigrate(const authcode::Config& config) {
+  auto store = authcode::Store::Connect(config.database.url, 1);
+  std::vector<std::string> applied;
+  const absl::Status status =
+      store.ok() ? (*store)->Migrate(&applied) : store.status();
+  if (!status.ok()) {
+    Fail(status);
+    if (status.code() == absl::StatusCode::kUnavailable) return 3;
+    if (status.code() == absl::StatusCode::kFailedPrecondition) return 4;
+    return 1;
+  }
+  for (const std::string& name : applied) {
+    std::cout << "applied " << name << "\n";
+  }
+  std::cout << (applied.empty() ? "schema up to date, nothing to apply\n"
+                                : "schema up to date\n");
+  return 0;
 }
 
 // Blocks SIGINT, SIGTERM and SIGHUP in every thread (call before starting
@@ -101,18 +154,54 @@ int main(int argc, char** argv) {
   CLI::App* serve = app.add_subcommand("serve", "Run the server (default)");
   CLI::App* migrate =
       app.add_subcommand("migrate", "Apply the database schema and exit");
-  CLI::App* check =
-      app.add_subcommand("check-config", "Validate the config and exit");
+  CLI::App* check = app.add_subcommand(
+      "check-config",
+      "Validate the config and what it names, and exit (0 OK, 2 invalid "
+      "config, 3 a dependency unreachable, 4 schema not migrated)");
+  // Lets --connect and --config follow the subcommand.
+  check->fallthrough();
+  bool check_flag = false;
+  app.add_flag("--check-config", check_flag, "Same as check-config");
+  bool connect = false;
+  app.add_flag("--connect", connect,
+               "check-config: also connect to the database (comparing its "
+               "schema, applying nothing) and to each provider (sending "
+               "nothing)");
   CLI::App* new_token = app.add_subcommand(
       "new-token", "Print a new bearer token and its token_sha256");
-  CLI11_PARSE(app, argc, argv);
+  CLI::App* doctor = app.add_subcommand(
+      "doctor",
+      "Look up the From domain's SPF, DKIM and DMARC records and say what "
+      "to fix (0 nothing failed, 1 a check failed, 2 bad config or usage)");
+  doctor->fallthrough();  // Lets --config follow the subcommand.
+  authcode::doctor::Options doctor_options;
+  doctor->add_option("--resolver", doctor_options.resolver,
+                     "DNS server(s) to ask, HOST[:PORT], comma-separated "
+                     "(default: doctor.resolver, else the system's)");
+  doctor->add_flag("--json", doctor_options.json, "Print the report as JSON");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help exits 0; a usage error exits 2, as a bad config does.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   (void)serve;
   if (new_token->parsed()) return NewToken();
+  const bool checking = check->parsed() || check_flag;
+  if (connect && !checking) {
+    std::cerr << "authcode: --connect goes with check-config\n";
+    return 2;
+  }
+  if (check_flag && !app.get_subcommands().empty() && !check->parsed()) {
+    std::cerr << "authcode: --check-config takes no subcommand\n";
+    return 2;
+  }
 
   absl::StatusOr<authcode::Config> config =
       authcode::LoadConfig(config_path, authcode::ProcessEnvironment());
   if (!config.ok()) {
-    std::cerr << "authcode: " << config.status().message() << "\n";
+    std::cerr << (checking ? "FAIL  config: " : "authcode: ")
+              << config.status().message() << "\n";
     return 2;
   }
   if (absl::Status s = authcode::log::Init(config->log); !s.ok()) {
@@ -120,24 +209,15 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  if (check->parsed()) {
-    if (authcode::TlsEnabled(config->server)) {
-      const absl::StatusOr<authcode::TlsMaterial> tls =
-          authcode::ReadTlsMaterial(config->server);
-      if (!tls.ok()) {
-        std::cerr << "authcode: " << tls.status().message() << "\n";
-        return 2;
-      }
-    }
-    std::cout << "config OK\n";
-    return 0;
+  if (checking) {
+    std::cout << "ok    config: "
+              << (config_path.empty() ? "embedded defaults" : config_path)
+              << " and the environment\n";
+    return RunCheckConfig(*config, connect);
   }
-  if (migrate->parsed()) {
-    auto store = authcode::Store::Connect(config->database.url, 1);
-    if (!store.ok()) return Fail(store.status());
-    if (absl::Status s = (*store)->Migrate(); !s.ok()) return Fail(s);
-    std::cout << "schema up to date\n";
-    return 0;
+  if (migrate->parsed()) return RunMigrate(*config);
+  if (doctor->parsed()) {
+    return authcode::doctor::Run(*config, doctor_options, std::cout, std::cerr);
   }
   return Serve(*std::move(config));
 }

@@ -1,14 +1,45 @@
 #include "server/provider_set.h"
 
+#include <algorithm>
 #include <set>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "providers/registry.h"
 
 namespace authcode {
+
+std::vector<std::string> ChainedInstances(const Config& config) {
+  std::set<std::string> names(config.delivery.chain.begin(),
+                              config.delivery.chain.end());
+  for (const auto& [purpose, chain] : config.delivery.routes) {
+    names.insert(chain.begin(), chain.end());
+  }
+  return std::vector<std::string>(names.begin(), names.end());
+}
+
+absl::StatusOr<std::unique_ptr<providers::Provider>> BuildProvider(
+    const Config& config, const std::string& name,
+    const providers::ProviderRegistry& registry) {
+  const Config::Provider instance = authcode::ProviderInstance(config, name);
+  const std::vector<std::string> types = registry.Names();
+  if (std::find(types.begin(), types.end(), instance.type) == types.end()) {
+    const bool has_table = config.providers.count(name) > 0;
+    return absl::InvalidArgumentError(absl::StrCat(
+        "providers.", name, ": unknown provider type \"", instance.type, "\"",
+        has_table ? ""
+                  : absl::StrCat(" (a chain names \"", name,
+                                 "\", which has no [providers.", name,
+                                 "] table, so its type is its name)"),
+        "; valid types: ", absl::StrJoin(types, ", ")));
+  }
+  return registry.Create(
+      instance.type, providers::ProviderSettings(
+                         absl::StrCat("providers.", name), instance.settings));
+}
 
 absl::StatusOr<std::unique_ptr<ProviderSet>> ProviderSet::Create(
     const Config& config,
@@ -16,15 +47,9 @@ absl::StatusOr<std::unique_ptr<ProviderSet>> ProviderSet::Create(
   auto set = std::unique_ptr<ProviderSet>(new ProviderSet());
   set->config_ = &config;
 
-  std::set<std::string> names(config.delivery.chain.begin(),
-                              config.delivery.chain.end());
-  for (const auto& [purpose, chain] : config.delivery.routes) {
-    names.insert(chain.begin(), chain.end());
-  }
-
   providers::ProviderRegistry registry;
   providers::RegisterBuiltinProviders(registry);
-  for (const std::string& name : names) {
+  for (const std::string& name : ChainedInstances(config)) {
     auto instance = std::make_unique<ProviderEntry>();
     instance->name = name;
     instance->config = authcode::ProviderInstance(config, name);
@@ -33,10 +58,7 @@ absl::StatusOr<std::unique_ptr<ProviderSet>> ProviderSet::Create(
       instance->provider = std::move(override->second);
     } else {
       absl::StatusOr<std::unique_ptr<providers::Provider>> built =
-          registry.Create(
-              instance->config.type,
-              providers::ProviderSettings(absl::StrCat("providers.", name),
-                                          instance->config.settings));
+          BuildProvider(config, name, registry);
       if (!built.ok()) return built.status();
       instance->provider = *std::move(built);
     }
@@ -56,11 +78,7 @@ std::vector<ProviderEntry*> ProviderSet::ChainFor(
   return chain;
 }
 
-namespace {
-
-// Whether `a` and `b` align under DMARC's relaxed mode, approximated
-// without the public suffix list: equal, or one a subdomain of the other.
-bool Aligned(absl::string_view a, absl::string_view b) {
+bool RelaxedAligned(absl::string_view a, absl::string_view b) {
   const std::string x = absl::AsciiStrToLower(a);
   const std::string y = absl::AsciiStrToLower(b);
   const auto under = [](const std::string& sub, const std::string& parent) {
@@ -70,8 +88,6 @@ bool Aligned(absl::string_view a, absl::string_view b) {
   return x == y || under(x, y) || under(y, x);
 }
 
-}  // namespace
-
 std::vector<std::string> ProviderSet::MisalignedIdentities(
     const std::string& from_address) const {
   const size_t at = from_address.rfind('@');
@@ -80,7 +96,7 @@ std::vector<std::string> ProviderSet::MisalignedIdentities(
   std::vector<std::string> misaligned;
   for (const auto& [name, entry] : instances_) {
     for (const std::string& domain : entry->provider->IdentityDomains()) {
-      if (!Aligned(from_domain, domain)) {
+      if (!RelaxedAligned(from_domain, domain)) {
         misaligned.push_back(absl::StrCat(name, ": ", domain));
       }
     }

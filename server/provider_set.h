@@ -15,7 +15,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "providers/provider.h"
+#include "providers/registry.h"
 #include "server/circuit_breaker.h"
 #include "server/config.h"
 
@@ -27,6 +29,22 @@ struct ProviderEntry {
   std::unique_ptr<providers::Provider> provider;
   std::unique_ptr<CircuitBreaker> breaker;
 };
+
+// Every instance name that delivery.chain or a route uses, sorted.
+std::vector<std::string> ChainedInstances(const Config& config);
+
+// Builds the instance `name` from its [providers.NAME] table with
+// `registry`. An unknown type fails naming the instance and the valid
+// types; bad settings fail as the provider's factory says.
+absl::StatusOr<std::unique_ptr<providers::Provider>> BuildProvider(
+    const Config& config, const std::string& name,
+    const providers::ProviderRegistry& registry);
+
+// Whether domains `a` and `b` align under DMARC's relaxed mode (RFC 7489
+// 3.1), approximated without the public suffix list: equal, ignoring case,
+// or one a subdomain of the other. Sibling subdomains (mail.example.com,
+// auth.example.com) count as misaligned, though DMARC accepts them.
+bool RelaxedAligned(absl::string_view a, absl::string_view b);
 
 class ProviderSet {
  public:
@@ -48,6 +66,12 @@ class ProviderSet {
   // one too few.
   std::vector<std::string> MisalignedIdentities(
       const std::string& from_address) const;
+
+  // Every instance a chain names, by name.
+  const std::map<std::string, std::unique_ptr<ProviderEntry>>& instances()
+      const {
+    return instances_;
+  }
 
  private:
   ProviderSet() = default;

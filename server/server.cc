@@ -47,6 +47,7 @@ Server::~Server() {
     KeepUntilExit(std::move(composer_));
     KeepUntilExit(std::move(outbox_));
     KeepUntilExit(std::move(store_));
+    KeepUntilExit(std::move(metrics_));
   }
 }
 
@@ -63,9 +64,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Config config,
     credentials = server->tls_->credentials();
   }
 
+  server->metrics_ = std::make_unique<ServerMetrics>();
   ASSIGN_OR_RETURN(server->store_,
                    Store::Connect(cfg.database.url, cfg.database.pool_size,
                                   cfg.delivery.workers + 1));
+  server->metrics_->WatchStore(server->store_.get());
   RETURN_IF_ERROR(server->store_->Migrate());
   server->callers_ = std::make_unique<Callers>(cfg);
   server->hasher_ = std::make_unique<CodeHasher>(cfg.hashing_keys);
@@ -84,10 +87,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Config config,
   }
   server->worker_ = std::make_unique<DeliveryWorker>(
       &cfg, server->store_.get(), server->outbox_.get(),
-      server->composer_.get(), server->providers_.get(), options.random);
+      server->composer_.get(), server->providers_.get(), server->metrics_.get(),
+      options.random);
   server->service_ = std::make_unique<AuthCodeServiceImpl>(
       &cfg, server->callers_.get(), server->store_.get(), server->hasher_.get(),
-      server->outbox_.get(), options.random);
+      server->outbox_.get(), server->metrics_.get(), options.random);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -115,6 +119,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Config config,
   server->cleaner_ = std::thread([s = server.get()] { s->CleanupLoop(); });
   server->health_ = std::thread([s = server.get()] { s->HealthLoop(); });
   server->LogTransport();
+  if (!cfg.metrics.listen.empty()) {
+    ASSIGN_OR_RETURN(server->metrics_endpoint_,
+                     MetricsEndpoint::Start(cfg.metrics.listen,
+                                            &server->metrics_->registry()));
+    log::Info("metrics.started",
+              {{"listen", cfg.metrics.listen},
+               {"port", absl::StrCat(server->metrics_endpoint_->port())},
+               {"path", "/metrics"}});
+  }
   log::Info("server.started",
             {{"listen", cfg.server.listen},
              {"port", absl::StrCat(server->port_)},
@@ -178,6 +191,7 @@ bool Server::Shutdown() {
     grpc_server_->GetHealthCheckService()->SetServingStatus(false);
     grpc_server_->Shutdown(absl::ToChronoTime(deadline));
   }
+  metrics_endpoint_.reset();
   listener_.reset();
   bool clean = true;
   if (worker_ != nullptr && !worker_->Stop(deadline)) {

@@ -23,8 +23,10 @@
 #include "server/config.h"
 #include "server/delivery_worker.h"
 #include "server/mail/composer.h"
+#include "server/metrics_endpoint.h"
 #include "server/provider_set.h"
 #include "server/secretbox.h"
+#include "server/server_metrics.h"
 #include "server/service.h"
 #include "server/store.h"
 #include "server/tls.h"
@@ -54,6 +56,11 @@ class Server {
 
   // The port actually bound (useful with a configured port of 0).
   int port() const { return port_; }
+  // The metrics endpoint's port; 0 when metrics.listen is empty.
+  int metrics_port() const {
+    return metrics_endpoint_ == nullptr ? 0 : metrics_endpoint_->port();
+  }
+  ServerMetrics& metrics() { return *metrics_; }
   Store& store() { return *store_; }
   DeliveryWorker& worker() { return *worker_; }
 
@@ -80,6 +87,8 @@ class Server {
   void HealthLoop();
 
   const Config config_;
+  // Before everything that records into it.
+  std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Callers> callers_;
   std::unique_ptr<CodeHasher> hasher_;
@@ -94,6 +103,8 @@ class Server {
   std::unique_ptr<TlsCredentials> tls_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
+  // Null when metrics.listen is empty. Last: it reads the store.
+  std::unique_ptr<MetricsEndpoint> metrics_endpoint_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -4,6 +4,8 @@
 
 #include <openssl/evp.h>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/timestamp.pb.h"
@@ -22,6 +24,21 @@ namespace {
 // Calls that may wait for an executor thread, per thread, before new ones
 // are turned away with UNAVAILABLE.
 constexpr size_t kQueuedCallsPerThread = 64;
+
+constexpr char kRequestIdHeader[] = "x-request-id";
+
+// A caller's request id is logged as given when it is 1 to 128 characters
+// that need no quoting in a log line or a header.
+bool IsRequestIdToken(absl::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (const char c : id) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) &&
+        std::string_view("-_.:/+=").find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
 
 // Parses a raw request into `out`, naming any string field that is not
 // valid UTF-8 first (protobuf would refuse the whole message).
@@ -153,12 +170,14 @@ AuthCodeServiceImpl::AuthCodeServiceImpl(const Config* config,
                                          const Callers* callers, Store* store,
                                          const CodeHasher* hasher,
                                          const SecretBox* outbox,
+                                         ServerMetrics* metrics,
                                          RandomSource random)
     : config_(config),
       callers_(callers),
       store_(store),
       hasher_(hasher),
       outbox_(outbox),
+      metrics_(metrics),
       random_(std::move(random)),
       executor_(std::make_unique<RpcExecutor>(
           config->database.pool_size,
@@ -166,63 +185,89 @@ AuthCodeServiceImpl::AuthCodeServiceImpl(const Config* config,
 
 template <typename Response>
 grpc::ServerUnaryReactor* AuthCodeServiceImpl::Dispatch(
-    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
-    grpc::ByteBuffer* response,
+    RpcMethod method, grpc::CallbackServerContext* context,
+    const grpc::ByteBuffer* request, grpc::ByteBuffer* response,
     absl::StatusOr<Response> (AuthCodeServiceImpl::*handle)(
-        const grpc::ServerContextBase&, const grpc::ByteBuffer&)) {
+        const grpc::ServerContextBase&, const grpc::ByteBuffer&,
+        const std::string&)) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const bool queued = executor_->Submit([=] {
-    // A call whose caller gave up while it waited is not worth a query.
-    if (context->IsCancelled()) {
-      reactor->Finish(
-          grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled"));
-      return;
-    }
-    if (std::chrono::system_clock::now() > context->deadline()) {
-      reactor->Finish(
-          grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                       "the deadline passed while the call was queued"));
-      return;
-    }
-    absl::StatusOr<Response> result = (this->*handle)(*context, *request);
-    absl::Status status = result.status();
-    if (status.ok()) status = Encode(*result, response);
-    reactor->Finish(ToGrpcStatus(status));
-  });
+  // Every answer goes through here, so every call is counted once.
+  const absl::Time arrived = absl::Now();
+  const auto finish = [this, reactor, method,
+                       arrived](const grpc::Status& status) {
+    metrics_->RecordRpc(method, status.error_code(), absl::Now() - arrived);
+    reactor->Finish(status);
+  };
+  std::string request_id = RequestId(*context);
+  context->AddInitialMetadata(kRequestIdHeader, request_id);
+  const bool queued =
+      executor_->Submit([=, request_id = std::move(request_id)] {
+        // A call whose caller gave up while it waited is not worth a query.
+        if (context->IsCancelled()) {
+          finish(grpc::Status(grpc::StatusCode::CANCELLED,
+                              "the call was cancelled"));
+          return;
+        }
+        if (std::chrono::system_clock::now() > context->deadline()) {
+          finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                              "the deadline passed while the call was queued"));
+          return;
+        }
+        absl::StatusOr<Response> result =
+            (this->*handle)(*context, *request, request_id);
+        absl::Status status = result.status();
+        if (status.ok()) status = Encode(*result, response);
+        finish(ToGrpcStatus(status));
+      });
   if (!queued) {
     log::Warn("rpc.overloaded",
               {{"note",
                 "more calls are waiting than the executor queues; "
                 "answering UNAVAILABLE"}});
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                 "the server is overloaded; retry later"));
+    finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "the server is overloaded; retry later"));
   }
   return reactor;
+}
+
+std::string AuthCodeServiceImpl::RequestId(
+    const grpc::ServerContextBase& context) const {
+  const auto given = context.client_metadata().find(kRequestIdHeader);
+  if (given != context.client_metadata().end() &&
+      IsRequestIdToken(
+          absl::string_view(given->second.data(), given->second.size()))) {
+    return std::string(given->second.data(), given->second.size());
+  }
+  uint8_t bytes[12];
+  if (!random_(bytes, sizeof(bytes))) return "unknown";
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
 }
 
 grpc::ServerUnaryReactor* AuthCodeServiceImpl::IssueCode(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  return Dispatch(context, request, response,
+  return Dispatch(RpcMethod::kIssueCode, context, request, response,
                   &AuthCodeServiceImpl::HandleIssue);
 }
 
 grpc::ServerUnaryReactor* AuthCodeServiceImpl::VerifyCode(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  return Dispatch(context, request, response,
+  return Dispatch(RpcMethod::kVerifyCode, context, request, response,
                   &AuthCodeServiceImpl::HandleVerify);
 }
 
 grpc::ServerUnaryReactor* AuthCodeServiceImpl::GetDelivery(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  return Dispatch(context, request, response,
+  return Dispatch(RpcMethod::kGetDelivery, context, request, response,
                   &AuthCodeServiceImpl::HandleDelivery);
 }
 
 absl::StatusOr<v1::IssueCodeResponse> AuthCodeServiceImpl::HandleIssue(
-    const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes) {
+    const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes,
+    const std::string& request_id) {
   const absl::Time start = absl::Now();
   v1::IssueCodeRequest request;
   const absl::StatusOr<Caller> caller = callers_->Identify(context);
@@ -231,7 +276,8 @@ absl::StatusOr<v1::IssueCodeResponse> AuthCodeServiceImpl::HandleIssue(
   absl::StatusOr<v1::IssueCodeResponse> result =
       decoded.ok() ? Issue(*caller, request) : decoded;
   log::Info("rpc.issue_code",
-            {{"tenant", caller.ok() ? caller->tenant : ""},
+            {{"request_id", request_id},
+             {"tenant", caller.ok() ? caller->tenant : ""},
              {"purpose", request.purpose()},
              {"recipient", log::MaskEmail(request.recipient())},
              {"code_id", result.ok() ? result->code_id() : ""},
@@ -241,7 +287,8 @@ absl::StatusOr<v1::IssueCodeResponse> AuthCodeServiceImpl::HandleIssue(
 }
 
 absl::StatusOr<v1::VerifyCodeResponse> AuthCodeServiceImpl::HandleVerify(
-    const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes) {
+    const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes,
+    const std::string& request_id) {
   const absl::Time start = absl::Now();
   v1::VerifyCodeRequest request;
   const absl::StatusOr<Caller> caller = callers_->Identify(context);
@@ -250,7 +297,8 @@ absl::StatusOr<v1::VerifyCodeResponse> AuthCodeServiceImpl::HandleVerify(
   absl::StatusOr<v1::VerifyCodeResponse> result =
       decoded.ok() ? Verify(*caller, request) : decoded;
   log::Info("rpc.verify_code",
-            {{"tenant", caller.ok() ? caller->tenant : ""},
+            {{"request_id", request_id},
+             {"tenant", caller.ok() ? caller->tenant : ""},
              {"purpose", request.purpose()},
              {"recipient", log::MaskEmail(request.recipient())},
              {"status", StatusName(result.status())},
@@ -301,6 +349,7 @@ absl::StatusOr<v1::IssueCodeResponse> AuthCodeServiceImpl::Issue(
   params.ip_windows = caller.policy->ip_issue;
   params.ceiling = caller.policy->ceiling;
   ASSIGN_OR_RETURN(const IssueResult issued, store_->Issue(params));
+  metrics_->CountIssueRefusal(issued.status);
 
   switch (issued.status) {
     case IssueResult::Status::kRateLimited:
@@ -348,18 +397,25 @@ absl::StatusOr<v1::IssueCodeResponse> AuthCodeServiceImpl::Issue(
 }
 
 absl::StatusOr<v1::GetDeliveryResponse> AuthCodeServiceImpl::HandleDelivery(
-    const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes) {
+    const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes,
+    const std::string& request_id) {
+  const absl::Time start = absl::Now();
   v1::GetDeliveryRequest request;
   const absl::StatusOr<Caller> caller = callers_->Identify(context);
   absl::Status decoded = caller.status();
   if (decoded.ok()) decoded = Decode(bytes, &request);
   absl::StatusOr<v1::GetDeliveryResponse> result =
       decoded.ok() ? Delivery(*caller, request) : decoded;
-  if (!result.ok() && result.status().code() != absl::StatusCode::kNotFound) {
-    log::Info("rpc.get_delivery",
-              {{"tenant", caller.ok() ? caller->tenant : ""},
-               {"status", StatusName(result.status())}});
-  }
+  // Callers poll this: its answers are debug lines, its refusals info.
+  const bool answered =
+      result.ok() || result.status().code() == absl::StatusCode::kNotFound;
+  log::Event(answered ? spdlog::level::debug : spdlog::level::info,
+             "rpc.get_delivery",
+             {{"request_id", request_id},
+              {"tenant", caller.ok() ? caller->tenant : ""},
+              {"code_id", IsCodeId(request.code_id()) ? request.code_id() : ""},
+              {"status", StatusName(result.status())},
+              {"latency_ms", Millis(absl::Now() - start)}});
   return result;
 }
 
@@ -444,6 +500,7 @@ absl::StatusOr<v1::VerifyCodeResponse> AuthCodeServiceImpl::Verify(
       response.set_outcome(v1::VERIFY_OUTCOME_EXPIRED);
       break;
   }
+  metrics_->CountVerifyOutcome(response.outcome());
   return response;
 }
 

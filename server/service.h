@@ -25,6 +25,7 @@
 #include "server/config.h"
 #include "server/rpc_executor.h"
 #include "server/secretbox.h"
+#include "server/server_metrics.h"
 #include "server/store.h"
 
 namespace authcode {
@@ -40,7 +41,8 @@ class AuthCodeServiceImpl final : public RawAuthCodeService {
   // Every pointer must outlive the service.
   AuthCodeServiceImpl(const Config* config, const Callers* callers,
                       Store* store, const CodeHasher* hasher,
-                      const SecretBox* outbox, RandomSource random);
+                      const SecretBox* outbox, ServerMetrics* metrics,
+                      RandomSource random);
 
   grpc::ServerUnaryReactor* IssueCode(grpc::CallbackServerContext* context,
                                       const grpc::ByteBuffer* request,
@@ -54,21 +56,31 @@ class AuthCodeServiceImpl final : public RawAuthCodeService {
 
  private:
   // Queues `handle` for the executor, which finishes the call with its
-  // result (serialized into `response`).
+  // result (serialized into `response`). Every call of `method` is
+  // answered here, so here it is counted and timed.
   template <typename Response>
   grpc::ServerUnaryReactor* Dispatch(
-      grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
-      grpc::ByteBuffer* response,
+      RpcMethod method, grpc::CallbackServerContext* context,
+      const grpc::ByteBuffer* request, grpc::ByteBuffer* response,
       absl::StatusOr<Response> (AuthCodeServiceImpl::*handle)(
-          const grpc::ServerContextBase&, const grpc::ByteBuffer&));
+          const grpc::ServerContextBase&, const grpc::ByteBuffer&,
+          const std::string&));
 
-  // Each RPC from its raw request: caller, request checks, logic, log line.
+  // The call's request id: the caller's x-request-id when it is a sensible
+  // token, otherwise a new random one. Sent back as x-request-id.
+  std::string RequestId(const grpc::ServerContextBase& context) const;
+
+  // Each RPC from its raw request: caller, request checks, logic, log line
+  // (with the request id).
   absl::StatusOr<v1::IssueCodeResponse> HandleIssue(
-      const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes);
+      const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes,
+      const std::string& request_id);
   absl::StatusOr<v1::VerifyCodeResponse> HandleVerify(
-      const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes);
+      const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes,
+      const std::string& request_id);
   absl::StatusOr<v1::GetDeliveryResponse> HandleDelivery(
-      const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes);
+      const grpc::ServerContextBase& context, const grpc::ByteBuffer& bytes,
+      const std::string& request_id);
 
   absl::StatusOr<v1::IssueCodeResponse> Issue(
       const Caller& caller, const v1::IssueCodeRequest& request);
@@ -82,6 +94,7 @@ class AuthCodeServiceImpl final : public RawAuthCodeService {
   Store* store_;
   const CodeHasher* hasher_;
   const SecretBox* outbox_;
+  ServerMetrics* const metrics_;
   const RandomSource random_;
   // Last: destroyed first, so no queued call outlives what it uses.
   std::unique_ptr<RpcExecutor> executor_;

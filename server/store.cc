@@ -8,9 +8,11 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <pqxx/pqxx>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -87,6 +89,61 @@ std::string Sha256Hex(std::string_view text) {
       absl::string_view(reinterpret_cast<const char*>(digest), size));
 }
 
+int MigrationVersion(const EmbeddedFile& file) {
+  return std::atoi(std::string(file.path).c_str());
+}
+
+// Version -> SHA-256 of every migration applied to the database.
+std::map<int, std::string> ReadApplied(pqxx::transaction_base& tx) {
+  std::map<int, std::string> applied;
+  for (const auto& row :
+       tx.exec("SELECT version, sha256 FROM authcode_migrations")) {
+    applied[row[0].as<int>()] = row[1].as<std::string>();
+  }
+  return applied;
+}
+
+SchemaStatus CompareSchema(const std::map<int, std::string>& applied) {
+  SchemaStatus schema;
+  std::set<int> known;
+  for (const EmbeddedFile& file : EmbeddedMigrations()) {
+    const int version = MigrationVersion(file);
+    known.insert(version);
+    auto it = applied.find(version);
+    if (it == applied.end()) {
+      schema.pending.emplace_back(file.path);
+    } else if (it->second != Sha256Hex(file.contents)) {
+      schema.changed.emplace_back(file.path);
+    }
+  }
+  for (const auto& [version, sha] : applied) {
+    if (known.count(version) == 0) schema.unknown.push_back(version);
+  }
+  return schema;
+}
+
+// Why Migrate() must leave a database alone, if it must.
+absl::Status RefuseToMigrate(const SchemaStatus& schema) {
+  if (!schema.changed.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("migration ", schema.changed.front(),
+                     " differs from the one applied to this database; applied "
+                     "migrations must never change"));
+  }
+  if (!schema.unknown.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the database schema is newer than this binary: migration ",
+        absl::StrJoin(schema.unknown, ", "),
+        " was applied by a later authcode, and this one knows migrations "
+        "up to ",
+        EmbeddedMigrations().empty()
+            ? 0
+            : MigrationVersion(EmbeddedMigrations().back()),
+        "; run that later version (or restore a backup taken before it)"));
+  }
+  return absl::OkStatus();
+}
+
 // SQLSTATE classes where trying again later may work.
 bool IsTransient(const std::string& sqlstate) {
   static constexpr std::string_view kTransient[] = {
@@ -133,8 +190,11 @@ const std::vector<std::pair<std::string, std::string>>& Statements() {
                Micros("expires_at"),
                ", expired FROM authcode_claim_jobs($1, $2::interval)")},
           {"finish",
-           "SELECT authcode_finish_job($1, $2, $3, NULLIF($4, ''), "
-           "NULLIF($5, ''), NULLIF($6, ''), $7::interval)"},
+           absl::StrCat("SELECT authcode_finish_job($1, $2, $3, NULLIF($4, "
+                        "''), NULLIF($5, ''), NULLIF($6, ''), $7::interval), "
+                        "(SELECT ",
+                        Micros("clock_timestamp() - j.created_at"),
+                        " FROM delivery_jobs AS j WHERE j.id = $1)")},
           {"cleanup",
            "SELECT o_codes, o_limits, o_jobs, o_keys FROM authcode_cleanup("
            "$1::interval, $2::interval, $3::interval, $4::interval, $5)"},
@@ -148,6 +208,16 @@ const std::vector<std::pair<std::string, std::string>>& Statements() {
                         Micros("next_attempt_at"),
                         " FROM authcode_get_delivery($1, $2::uuid)")},
           {"ping", "SELECT 1"},
+          // One subquery per partial index (0001_init.sql), so that a
+          // scrape reads indexes of unfinished jobs only.
+          {"outbox",
+           absl::StrCat(
+               "SELECT (SELECT count(*) FROM delivery_jobs "
+               "WHERE state = 'queued'), "
+               "(SELECT count(*) FROM delivery_jobs WHERE state = 'sending'), "
+               "(SELECT ",
+               Micros("clock_timestamp() - min(created_at)"),
+               " FROM delivery_jobs WHERE state = 'queued')")},
       };
   return *statements;
 }
@@ -161,6 +231,12 @@ class Store::Pool {
   Pool(std::string url, int size) : url_(std::move(url)), size_(size) {}
 
   const std::string& url() const { return url_; }
+
+  Store::PoolUse Use() {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int idle = static_cast<int>(idle_.size());
+    return {size_, open_ - idle, idle, waiting_};
+  }
 
   // Runs `fn` on a borrowed connection and turns any libpqxx exception into
   // a status. `what` names the operation in logs.
@@ -205,7 +281,9 @@ class Store::Pool {
   std::unique_ptr<pqxx::connection> Borrow() {
     {
       std::unique_lock<std::mutex> lock(mu_);
+      ++waiting_;
       cv_.wait(lock, [&] { return !idle_.empty() || open_ < size_; });
+      --waiting_;
       if (!idle_.empty()) {
         auto conn = std::move(idle_.back());
         idle_.pop_back();
@@ -248,7 +326,8 @@ class Store::Pool {
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_;
-  int open_ = 0;  // Idle plus borrowed.
+  int open_ = 0;     // Idle plus borrowed.
+  int waiting_ = 0;  // Threads in Borrow() waiting for a connection.
 };
 
 // Tells delivery workers that Issue() queued a job. This process's
@@ -364,7 +443,7 @@ absl::Status Store::Ping() {
   });
 }
 
-absl::Status Store::Migrate() {
+absl::Status Store::Migrate(std::vector<std::string>* applied_now) {
   absl::Status failure;
   absl::Status status = pool_->Run("migrate", [&](pqxx::connection& c) {
     // The lock is the session's: an error drops the connection (Run) and
@@ -378,40 +457,43 @@ absl::Status Store::Migrate() {
           "version integer PRIMARY KEY, name text NOT NULL, "
           "sha256 text NOT NULL, applied_at timestamptz NOT NULL "
           "DEFAULT now())");
-      for (const auto& row :
-           session.exec("SELECT version, sha256 FROM authcode_migrations")) {
-        applied[row[0].as<int>()] = row[1].as<std::string>();
-      }
+      applied = ReadApplied(session);
     }
 
+    failure = RefuseToMigrate(CompareSchema(applied));
     for (const EmbeddedFile& file : EmbeddedMigrations()) {
+      if (!failure.ok()) break;
+      const int version = MigrationVersion(file);
+      if (applied.count(version) > 0) continue;
       const std::string name(file.path);
-      const int version = std::atoi(name.c_str());
-      const std::string sha = Sha256Hex(file.contents);
-      auto it = applied.find(version);
-      if (it != applied.end()) {
-        if (it->second != sha) {
-          failure = absl::FailedPreconditionError(absl::StrCat(
-              "migration ", name,
-              " differs from the one applied to this database; applied "
-              "migrations must never change"));
-          break;
-        }
-        continue;
-      }
       pqxx::work tx(c);
       tx.exec(std::string(file.contents));
       tx.exec_params(
           "INSERT INTO authcode_migrations (version, name, sha256) "
           "VALUES ($1, $2, $3)",
-          version, name, sha);
+          version, name, Sha256Hex(file.contents));
       tx.commit();
       log::Info("db.migrated", {{"migration", name}});
+      if (applied_now != nullptr) applied_now->push_back(name);
     }
     pqxx::nontransaction unlock(c);
     unlock.exec_params("SELECT pg_advisory_unlock($1)", kMigrationLockId);
   });
   return status.ok() ? failure : status;
+}
+
+absl::StatusOr<SchemaStatus> Store::CheckSchema() {
+  SchemaStatus schema;
+  absl::Status status = pool_->Run("check_schema", [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const bool exists =
+        tx.exec1("SELECT to_regclass('authcode_migrations') IS NOT NULL")[0]
+            .as<bool>();
+    schema =
+        CompareSchema(exists ? ReadApplied(tx) : std::map<int, std::string>());
+  });
+  if (!status.ok()) return status;
+  return schema;
 }
 
 absl::StatusOr<IssueResult> Store::Issue(const IssueParams& p) {
@@ -506,21 +588,43 @@ absl::StatusOr<std::vector<ClaimedJob>> Store::ClaimJobs(int limit,
 }
 
 absl::StatusOr<bool> Store::FinishJob(const ClaimedJob& job,
-                                      const JobOutcome& outcome) {
+                                      const JobOutcome& outcome,
+                                      absl::Duration* queued_for) {
   static constexpr const char* kKinds[] = {"sent", "retry", "failed",
                                            "release"};
   const char* kind = kKinds[static_cast<int>(outcome.kind)];
   bool finished = false;
   absl::Status status = background_->Run("finish", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    finished = tx.exec_prepared1("finish", job.id, job.attempt, kind,
-                                 outcome.provider, outcome.message_id,
-                                 outcome.error, Interval(outcome.retry_in))[0]
-                   .as<bool>();
+    const pqxx::row row = tx.exec_prepared1(
+        "finish", job.id, job.attempt, kind, outcome.provider,
+        outcome.message_id, outcome.error, Interval(outcome.retry_in));
+    finished = row[0].as<bool>();
+    if (queued_for != nullptr && !row[1].is_null()) {
+      *queued_for = absl::Microseconds(row[1].as<int64_t>());
+    }
   });
   if (!status.ok()) return status;
   return finished;
 }
+
+absl::StatusOr<OutboxStats> Store::ReadOutbox() {
+  OutboxStats stats;
+  absl::Status status = background_->Run("outbox", [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const pqxx::row row = tx.exec_prepared1("outbox");
+    stats.queued = row[0].as<int64_t>();
+    stats.sending = row[1].as<int64_t>();
+    if (!row[2].is_null()) {
+      stats.oldest_queued_age = absl::Microseconds(row[2].as<int64_t>());
+    }
+  });
+  if (!status.ok()) return status;
+  return stats;
+}
+
+Store::PoolUse Store::RpcPoolUse() { return pool_->Use(); }
+Store::PoolUse Store::BackgroundPoolUse() { return background_->Use(); }
 
 absl::StatusOr<CleanupCounts> Store::Cleanup(
     absl::Duration keep_expired, absl::Duration longest_window,

@@ -126,6 +126,14 @@ struct CleanupCounts {
   int keys = 0;
 };
 
+// The outbox at one moment, for the metrics.
+struct OutboxStats {
+  int64_t queued = 0;   // Waiting for a first or a later try.
+  int64_t sending = 0;  // Claimed by a worker.
+  // The oldest queued job's age by the database's clock; zero for none.
+  absl::Duration oldest_queued_age;
+};
+
 struct DeliveryStatus {
   std::string state;  // queued, sending, sent, failed, superseded
   int attempts = 0;
@@ -135,6 +143,19 @@ struct DeliveryStatus {
   absl::Time created_at;
   absl::Time updated_at;
   absl::Time next_attempt_at;  // InfinitePast unless queued.
+};
+
+// How a database's schema compares with the migrations in this binary.
+// Migrate() applies `pending` and refuses a database with `changed` or
+// `unknown` migrations.
+struct SchemaStatus {
+  std::vector<std::string> pending;  // Not applied yet, e.g. "0005_x.sql".
+  std::vector<std::string> changed;  // Applied with a different text.
+  std::vector<int> unknown;          // Applied by a later binary.
+
+  bool current() const {
+    return pending.empty() && changed.empty() && unknown.empty();
+  }
 };
 
 // Runs a callback whenever a job is queued anywhere, until destroyed.
@@ -160,8 +181,16 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   // Applies migrations/ under an advisory lock, so several servers may
-  // start at once. Fails when an applied migration's text has changed.
-  absl::Status Migrate();
+  // start at once, and appends the names of those it applied to
+  // `applied_now` (none when the schema was current). Fails with
+  // FailedPrecondition, changing nothing, when an applied migration's text
+  // has changed or the database holds a migration this binary does not
+  // know (a later version migrated it).
+  absl::Status Migrate(std::vector<std::string>* applied_now = nullptr);
+
+  // Compares the database's schema with this binary's migrations without
+  // changing anything.
+  absl::StatusOr<SchemaStatus> CheckSchema();
 
   absl::StatusOr<IssueResult> Issue(const IssueParams& params);
   absl::StatusOr<VerifyResult> Verify(const VerifyParams& params);
@@ -169,9 +198,11 @@ class Store {
   absl::StatusOr<std::vector<ClaimedJob>> ClaimJobs(int limit,
                                                     absl::Duration lease);
   // False when the job was claimed again meanwhile (lease ran out), in
-  // which case the report is dropped.
+  // which case the report is dropped. With `queued_for`, sets it to the
+  // time from the job's queueing to this report, by the database's clock.
   absl::StatusOr<bool> FinishJob(const ClaimedJob& job,
-                                 const JobOutcome& outcome);
+                                 const JobOutcome& outcome,
+                                 absl::Duration* queued_for = nullptr);
 
   // Takes one send from `provider`'s quota of `limit` per `window`; false
   // when the current window's quota is spent.
@@ -197,6 +228,19 @@ class Store {
 
   // A round trip to the database.
   absl::Status Ping();
+
+  // Counts the unfinished delivery jobs: one query, on the background pool.
+  absl::StatusOr<OutboxStats> ReadOutbox();
+
+  // A connection pool's use at this moment; no database round trip.
+  struct PoolUse {
+    int size = 0;     // Connections it may open.
+    int in_use = 0;   // Borrowed.
+    int idle = 0;     // Open, waiting to be borrowed.
+    int waiting = 0;  // Threads waiting for a connection.
+  };
+  PoolUse RpcPoolUse();
+  PoolUse BackgroundPoolUse();
 
  private:
   class Pool;

@@ -74,18 +74,36 @@ ExitCode ShowDelivery(const StatusArgs& args, const CallSettings& call,
   return kExitOk;
 }
 
+ExitCode CheckHealth(const HealthArgs& args, const CallSettings& call,
+                     grpc::health::v1::Health::StubInterface& stub,
+                     Reporter& reporter) {
+  grpc::ClientContext context;
+  call.Apply(context);
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(args.service);
+  grpc::health::v1::HealthCheckResponse response;
+  const grpc::Status status = stub.Check(&context, request, &response);
+  if (!status.ok()) return ReportFailure("health", status, reporter);
+
+  reporter.Health(response);
+  return response.status() == grpc::health::v1::HealthCheckResponse::SERVING
+             ? kExitOk
+             : kExitRejected;
+}
+
 }  // namespace
 
 ExitCode RunCommand(const CliOptions& options, const CallSettings& call,
-                    v1::AuthCodeService::StubInterface& stub,
-                    Reporter& reporter) {
+                    const Stubs& stubs, Reporter& reporter) {
   switch (options.command) {
     case Command::kIssue:
-      return Issue(options.issue, call, stub, reporter);
+      return Issue(options.issue, call, stubs.api, reporter);
     case Command::kVerify:
-      return Verify(options.verify, call, stub, reporter);
+      return Verify(options.verify, call, stubs.api, reporter);
     case Command::kStatus:
-      return ShowDelivery(options.status, call, stub, reporter);
+      return ShowDelivery(options.status, call, stubs.api, reporter);
+    case Command::kHealth:
+      return CheckHealth(options.health, call, stubs.health, reporter);
   }
   return kExitUsage;  // not reached: the switch covers every command
 }

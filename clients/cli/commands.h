@@ -1,5 +1,5 @@
-// The three subcommands: each builds its request from the options, makes
-// one call, reports the result and returns the process exit code
+// The subcommands: each builds its request from the options, makes one
+// call, reports the result and returns the process exit code
 // (exit_codes.h).
 #ifndef AUTHCODE_CLIENTS_CLI_COMMANDS_H_
 #define AUTHCODE_CLIENTS_CLI_COMMANDS_H_
@@ -9,14 +9,20 @@
 #include "clients/cli/exit_codes.h"
 #include "clients/cli/options.h"
 #include "clients/cli/output.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 
 namespace authcode::cli {
 
-// Runs options.command against `stub`. The stub interface, not the
-// concrete stub, so that a fake server can stand in.
+// The services a command may call. Stub interfaces, not the concrete
+// stubs, so that a fake server can stand in.
+struct Stubs {
+  v1::AuthCodeService::StubInterface& api;
+  grpc::health::v1::Health::StubInterface& health;
+};
+
+// Runs options.command against `stubs`.
 ExitCode RunCommand(const CliOptions& options, const CallSettings& call,
-                    v1::AuthCodeService::StubInterface& stub,
-                    Reporter& reporter);
+                    const Stubs& stubs, Reporter& reporter);
 
 }  // namespace authcode::cli
 

@@ -9,8 +9,9 @@
 namespace authcode::cli {
 
 enum ExitCode : int {
-  kExitOk = 0,          // issued, verified, or the delivery status was read
-  kExitRejected = 1,    // verify answered with any outcome but VERIFIED
+  kExitOk = 0,          // issued, verified, delivery status read, or serving
+  kExitRejected = 1,    // verify answered with any outcome but VERIFIED, or
+                        // health with any status but SERVING
   kExitUsage = 2,       // bad flags or an unreadable file; nothing was sent
   kExitCallFailed = 3,  // the call failed with a gRPC error
   kExitBackOff = 4,     // the call failed with RESOURCE_EXHAUSTED
@@ -18,9 +19,10 @@ enum ExitCode : int {
 
 inline constexpr char kExitCodesHelp[] =
     "Exit codes:\n"
-    "  0  success: code issued, code verified, or delivery status read\n"
+    "  0  success: code issued, code verified, delivery status read, or\n"
+    "     the server is SERVING\n"
     "  1  verify rejected the code (wrong, expired, no active code,\n"
-    "     too many attempts)\n"
+    "     too many attempts), or health is not SERVING\n"
     "  2  usage error: bad flags or an unreadable file; nothing was sent\n"
     "  3  the call failed (any gRPC error other than RESOURCE_EXHAUSTED,\n"
     "     including an unreachable server and a timeout)\n"

@@ -9,6 +9,7 @@
 #include "clients/cli/exit_codes.h"
 #include "clients/cli/options.h"
 #include "clients/cli/output.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 
 namespace authcode::cli {
 namespace {
@@ -28,8 +29,10 @@ ExitCode Main(int argc, const char* const* argv) {
     return kExitUsage;
   }
 
-  auto stub = v1::AuthCodeService::NewStub(connection->channel);
-  return RunCommand(*parsed.options, connection->call, *stub, reporter);
+  auto api = v1::AuthCodeService::NewStub(connection->channel);
+  auto health = grpc::health::v1::Health::NewStub(connection->channel);
+  return RunCommand(*parsed.options, connection->call, Stubs{*api, *health},
+                    reporter);
 }
 
 }  // namespace

@@ -16,8 +16,8 @@ constexpr char kDefaultTimeout[] = "5s";
 
 constexpr char kDescription[] =
     "Operator's client of an authcode server (authcode.v1.AuthCodeService):\n"
-    "issues one-time codes, verifies them, and reports how their delivery\n"
-    "is going.";
+    "issues one-time codes, verifies them, reports how their delivery is\n"
+    "going, and tells whether the server is ready.";
 
 constexpr char kFooterText[] =
     "Global flags go before or after the subcommand. Run\n"
@@ -114,6 +114,16 @@ void AddStatus(CLI::App& app, StatusArgs& args) {
       ->required();
 }
 
+void AddHealth(CLI::App& app, HealthArgs& args) {
+  CLI::App* health = app.add_subcommand(
+      "health",
+      "Ask the server's grpc.health.v1 service whether it serves; exit 1 "
+      "unless SERVING (for readiness probes)");
+  health->add_option("--service", args.service,
+                     "Service name to ask about, e.g. "
+                     "authcode.v1.AuthCodeService (default: the server)");
+}
+
 absl::StatusOr<absl::Duration> ParseTimeout(const std::string& text) {
   absl::Duration timeout;
   if (!absl::ParseDuration(text, &timeout)) {
@@ -167,6 +177,7 @@ absl::Status ConvertRawFlags(const RawFlags& raw, CliOptions& options) {
 Command CommandNamed(const std::string& name) {
   if (name == "verify") return Command::kVerify;
   if (name == "status") return Command::kStatus;
+  if (name == "health") return Command::kHealth;
   return Command::kIssue;
 }
 
@@ -192,6 +203,7 @@ ParseResult ParseCommandLine(int argc, const char* const* argv,
   AddIssue(app, options.issue, raw);
   AddVerify(app, options.verify);
   AddStatus(app, options.status);
+  AddHealth(app, options.health);
   app.require_subcommand(1);
   app.footer(absl::StrCat(kFooterText, kExitCodesHelp));
 

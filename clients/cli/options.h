@@ -16,7 +16,7 @@
 
 namespace authcode::cli {
 
-enum class Command { kIssue, kVerify, kStatus };
+enum class Command { kIssue, kVerify, kStatus, kHealth };
 
 // Where and how to call: the global flags.
 struct ConnectionOptions {
@@ -49,6 +49,10 @@ struct StatusArgs {
   std::string code_id;
 };
 
+struct HealthArgs {
+  std::string service;  // empty: the server as a whole
+};
+
 struct CliOptions {
   Command command = Command::kIssue;
   ConnectionOptions connection;
@@ -57,6 +61,7 @@ struct CliOptions {
   IssueArgs issue;
   VerifyArgs verify;
   StatusArgs status;
+  HealthArgs health;
 };
 
 struct ParseResult {

@@ -107,6 +107,16 @@ std::string DeliveryLine(const v1::GetDeliveryResponse& response) {
   return line;
 }
 
+std::string HealthLine(const grpc::health::v1::HealthCheckResponse& response) {
+  const std::string& name =
+      grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
+          response.status());
+  return absl::StrCat("health status=",
+                      name.empty()
+                          ? std::to_string(static_cast<int>(response.status()))
+                          : absl::AsciiStrToLower(name));
+}
+
 std::string ResponseJson(const google::protobuf::Message& response) {
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
@@ -152,6 +162,10 @@ void Reporter::Verified(const v1::VerifyCodeResponse& response) {
 
 void Reporter::Delivery(const v1::GetDeliveryResponse& response) {
   Result(response, DeliveryLine(response));
+}
+
+void Reporter::Health(const grpc::health::v1::HealthCheckResponse& response) {
+  Result(response, HealthLine(response));
 }
 
 void Reporter::CallFailed(absl::string_view command, const CallError& error) {

@@ -16,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "authcode/v1/authcode.pb.h"
 #include "clients/cli/call_error.h"
+#include "grpc/health/v1/health.pb.h"
 
 namespace authcode::cli {
 
@@ -28,6 +29,7 @@ class Reporter {
   // Also used for rejections: they are results, not failures.
   void Verified(const v1::VerifyCodeResponse& response);
   void Delivery(const v1::GetDeliveryResponse& response);
+  void Health(const grpc::health::v1::HealthCheckResponse& response);
 
   // `command` is the subcommand that failed, e.g. "issue".
   void CallFailed(absl::string_view command, const CallError& error);
@@ -46,6 +48,7 @@ class Reporter {
 std::string IssuedLine(const v1::IssueCodeResponse& response);
 std::string VerifiedLine(const v1::VerifyCodeResponse& response);
 std::string DeliveryLine(const v1::GetDeliveryResponse& response);
+std::string HealthLine(const grpc::health::v1::HealthCheckResponse& response);
 std::string ResponseJson(const google::protobuf::Message& response);
 std::string ErrorJson(const CallError& error);
 

@@ -22,11 +22,13 @@
 #ifndef AUTHCODE_PROVIDERS_CONSOLE_CONSOLE_PROVIDER_H_
 #define AUTHCODE_PROVIDERS_CONSOLE_CONSOLE_PROVIDER_H_
 
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "providers/provider.h"
 #include "providers/registry.h"
@@ -47,8 +49,14 @@ class ConsoleProvider final : public Provider {
 
   // Provider:
   std::string_view name() const override { return "console"; }
+  // None: the mail never leaves this machine.
+  std::optional<std::vector<std::string>> SpfIncludes() const override {
+    return std::vector<std::string>{};
+  }
   // Sent("console-<delivery_id>"), or Retryable when the stream fails.
   SendResult Send(const Message& message) override;
+  // Always OK: there is nothing to reach.
+  absl::Status CheckReachable() override { return absl::OkStatus(); }
 
  private:
   absl::Mutex mu_;

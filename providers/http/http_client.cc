@@ -108,11 +108,11 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   return n;
 }
 
-absl::Status TransferError(const HttpRequest& request, CURLcode code,
+// `subject` names the exchange, e.g. "POST https://host/v3/mail/send".
+absl::Status TransferError(const std::string& subject, CURLcode code,
                            const char* detail, const HttpSettings& settings) {
-  const std::string what =
-      absl::StrCat(request.method, " ", UrlForErrors(request.url), ": ",
-                   *detail != '\0' ? detail : curl_easy_strerror(code));
+  const std::string what = absl::StrCat(
+      subject, ": ", *detail != '\0' ? detail : curl_easy_strerror(code));
   switch (code) {
     case CURLE_OPERATION_TIMEDOUT:
       return absl::DeadlineExceededError(absl::StrCat(
@@ -140,6 +140,29 @@ absl::Status TransferError(const HttpRequest& request, CURLcode code,
 
 long Milliseconds(absl::Duration d) {
   return static_cast<long>(absl::ToInt64Milliseconds(d));
+}
+
+// What every exchange sets the same way: protocols, timeouts, certificate
+// checks, proxy. `error` receives libcurl's message for a failure.
+void SetConnectionOptions(CURL* curl, const HttpSettings& settings,
+                          char* error) {
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                   Milliseconds(settings.connect_timeout));
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, Milliseconds(settings.timeout));
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER,
+                   settings.verify_peer ? 1L : 0L);
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST,
+                   settings.verify_peer ? 2L : 0L);
+  if (!settings.ca_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_CAINFO, settings.ca_file.c_str());
+  }
+  if (!settings.proxy.empty()) {
+    curl_easy_setopt(curl, CURLOPT_PROXY, settings.proxy.c_str());
+  }
 }
 
 }  // namespace
@@ -269,27 +292,11 @@ absl::StatusOr<HttpResponse> HttpClient::Send(const HttpRequest& request) {
   HttpResponse response;
   char error[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-                   Milliseconds(settings_.connect_timeout));
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, Milliseconds(settings_.timeout));
+  SetConnectionOptions(curl, settings_, error);
   curl_easy_setopt(
       curl, CURLOPT_MAXAGE_CONN,
       static_cast<long>(absl::ToInt64Seconds(settings_.idle_timeout)));
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER,
-                   settings_.verify_peer ? 1L : 0L);
-  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST,
-                   settings_.verify_peer ? 2L : 0L);
-  if (!settings_.ca_file.empty()) {
-    curl_easy_setopt(curl, CURLOPT_CAINFO, settings_.ca_file.c_str());
-  }
-  if (!settings_.proxy.empty()) {
-    curl_easy_setopt(curl, CURLOPT_PROXY, settings_.proxy.c_str());
-  }
   curl_easy_setopt(curl, CURLOPT_USERAGENT, "authcode");
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
   if (request.method == "POST") {
@@ -319,8 +326,27 @@ absl::StatusOr<HttpResponse> HttpClient::Send(const HttpRequest& request) {
   }
   Release(std::move(handle));
 
-  if (code != CURLE_OK) return TransferError(request, code, error, settings_);
+  if (code != CURLE_OK) {
+    return TransferError(
+        absl::StrCat(request.method, " ", UrlForErrors(request.url)), code,
+        error, settings_);
+  }
   return response;
+}
+
+absl::Status HttpClient::CheckReachable() {
+  char error[CURL_ERROR_SIZE] = {0};  // Outlives the handle.
+  // A handle of its own: a connect-only handle must not join the pool.
+  Handle handle;
+  curl_easy_setopt(handle.curl, CURLOPT_URL, settings_.base_url.c_str());
+  SetConnectionOptions(handle.curl, settings_, error);
+  curl_easy_setopt(handle.curl, CURLOPT_CONNECT_ONLY, 1L);
+  const CURLcode code = curl_easy_perform(handle.curl);
+  if (code != CURLE_OK) {
+    return TransferError(absl::StrCat("connecting to ", settings_.base_url),
+                         code, error, settings_);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace authcode::providers::http

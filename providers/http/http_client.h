@@ -89,6 +89,11 @@ class HttpClient {
   // hold no header values, so no credential reaches them.
   absl::StatusOr<HttpResponse> Send(const HttpRequest& request);
 
+  // Connects to the endpoint the way Send() would (proxy, TLS with the
+  // certificate checked as the settings say) and hangs up without sending
+  // a request. Errors as for Send().
+  absl::Status CheckReachable();
+
   // How many connections the client has opened so far.
   long ConnectionsOpened() const;
 

@@ -236,6 +236,17 @@ SendResult MaildirProvider::Send(const Message& message) {
   return Deliver(id_part, mime->data);
 }
 
+absl::Status MaildirProvider::CheckReachable() {
+  for (const char* sub : {"/tmp", "/new"}) {
+    const std::string dir = root_ + sub;
+    if (access(dir.c_str(), W_OK | X_OK) != 0) {
+      return absl::UnavailableError(absl::StrCat(
+          "maildir: cannot write into \"", dir, "\": ", ErrnoText(errno)));
+    }
+  }
+  return absl::OkStatus();
+}
+
 std::string MaildirProvider::RandomHex(int digits) {
   std::string out;
   absl::MutexLock lock(&mu_);

@@ -52,6 +52,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -78,8 +79,14 @@ class MaildirProvider final : public Provider {
 
   // Provider:
   std::string_view name() const override { return "maildir"; }
+  // None: the mail never leaves this machine.
+  std::optional<std::vector<std::string>> SpfIncludes() const override {
+    return std::vector<std::string>{};
+  }
   // Sent("maildir:<unique>") once the file is in new/.
   SendResult Send(const Message& message) override;
+  // OK when this process may write into tmp/ and new/.
+  absl::Status CheckReachable() override;
 
  private:
   // `digits` random hex digits.

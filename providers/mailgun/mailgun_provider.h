@@ -30,6 +30,7 @@
 #ifndef AUTHCODE_PROVIDERS_MAILGUN_MAILGUN_PROVIDER_H_
 #define AUTHCODE_PROVIDERS_MAILGUN_MAILGUN_PROVIDER_H_
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -57,8 +58,14 @@ class MailgunProvider : public Provider {
 
   std::string_view name() const override { return "mailgun"; }
   SendResult Send(const Message& message) override;
+  // A verified TLS connection to the endpoint, no request: the
+  // credentials are not tried.
+  absl::Status CheckReachable() override { return client_.CheckReachable(); }
   std::vector<std::string> IdentityDomains() const override {
     return {config_.domain};
+  }
+  std::optional<std::vector<std::string>> SpfIncludes() const override {
+    return std::vector<std::string>{"mailgun.org"};
   }
 
  private:

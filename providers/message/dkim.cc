@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
 #include <cstring>
@@ -176,6 +177,30 @@ absl::StatusOr<std::pair<PkeyPtr, std::string>> LoadKey(std::string_view text) {
           type == nullptr ? "(unknown)" : type, "; use RSA or Ed25519"));
     }
   }
+}
+
+// The p= bytes of `key`: RFC 6376 publishes an RSA key as its
+// SubjectPublicKeyInfo, RFC 8463 an Ed25519 key as its raw 32 bytes.
+absl::StatusOr<std::string> PublicKeyBytes(EVP_PKEY* key, bool ed25519) {
+  if (ed25519) {
+    std::string raw(kEd25519SeedBytes, '\0');
+    size_t length = raw.size();
+    if (EVP_PKEY_get_raw_public_key(
+            key, reinterpret_cast<unsigned char*>(raw.data()), &length) != 1) {
+      return absl::InternalError(absl::StrCat("DKIM: ", OpensslError()));
+    }
+    raw.resize(length);
+    return raw;
+  }
+  unsigned char* der = nullptr;
+  const int length = i2d_PUBKEY(key, &der);
+  if (length <= 0) {
+    return absl::InternalError(absl::StrCat("DKIM: ", OpensslError()));
+  }
+  std::string bytes(reinterpret_cast<const char*>(der),
+                    static_cast<size_t>(length));
+  OPENSSL_free(der);
+  return bytes;
 }
 
 std::string Sha256(std::string_view data) {
@@ -381,6 +406,7 @@ struct DkimSigner::Impl {
   DkimCanonicalization body_canon;
   std::vector<std::string> signed_headers;
   bool include_timestamp;
+  DkimPublicKey public_key;
 
   // The DKIM-Signature value up to and including its empty "b=", folded.
   Folder UnsignedValue(absl::Time now, const std::string& body_hash) const {
@@ -438,6 +464,12 @@ absl::StatusOr<std::unique_ptr<DkimSigner>> DkimSigner::Create(
   impl->header_canon = options.header_canon;
   impl->body_canon = options.body_canon;
   impl->include_timestamp = options.include_timestamp;
+  const bool ed25519 = impl->algorithm == "ed25519-sha256";
+  ASSIGN_OR_RETURN(impl->public_key.key,
+                   PublicKeyBytes(impl->key.get(), ed25519));
+  impl->public_key.domain = impl->domain;
+  impl->public_key.selector = impl->selector;
+  impl->public_key.type = ed25519 ? "ed25519" : "rsa";
 
   std::unique_ptr<DkimSigner> signer(new DkimSigner(std::move(impl)));
   // A key OpenSSL reads but cannot sign with fails now, not on each mail.
@@ -452,6 +484,10 @@ absl::StatusOr<std::unique_ptr<DkimSigner>> DkimSigner::Create(
 
 const std::string& DkimSigner::algorithm() const { return impl_->algorithm; }
 const std::string& DkimSigner::domain() const { return impl_->domain; }
+const std::string& DkimSigner::selector() const { return impl_->selector; }
+const DkimPublicKey& DkimSigner::public_key() const {
+  return impl_->public_key;
+}
 
 absl::StatusOr<std::string> DkimSigner::SignatureOf(
     absl::string_view data) const {

@@ -19,6 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "providers/provider.h"
 #include "providers/registry.h"
 
 namespace authcode::providers {
@@ -54,6 +55,9 @@ class DkimSigner {
   // "rsa-sha256" or "ed25519-sha256".
   const std::string& algorithm() const;
   const std::string& domain() const;
+  const std::string& selector() const;
+  // The public half of the key and where it is to be published.
+  const DkimPublicKey& public_key() const;
 
   // The DKIM-Signature header field for `message` (CRLF line ends), ending
   // in CRLF. `now` is the t= time. The field carries v, a, c, d, s, t (if

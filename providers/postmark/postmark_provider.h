@@ -27,6 +27,7 @@
 #ifndef AUTHCODE_PROVIDERS_POSTMARK_POSTMARK_PROVIDER_H_
 #define AUTHCODE_PROVIDERS_POSTMARK_POSTMARK_PROVIDER_H_
 
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -52,6 +53,12 @@ class PostmarkProvider : public Provider {
 
   std::string_view name() const override { return "postmark"; }
   SendResult Send(const Message& message) override;
+  std::optional<std::vector<std::string>> SpfIncludes() const override {
+    return std::vector<std::string>{"spf.mtasv.net"};
+  }
+  // A verified TLS connection to the endpoint, no request: the
+  // credentials are not tried.
+  absl::Status CheckReachable() override { return client_.CheckReachable(); }
 
  private:
   absl::StatusOr<std::string> RequestBody(const Message& message) const;

@@ -25,6 +25,7 @@
 #ifndef AUTHCODE_PROVIDERS_RESEND_RESEND_PROVIDER_H_
 #define AUTHCODE_PROVIDERS_RESEND_RESEND_PROVIDER_H_
 
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -48,6 +49,13 @@ class ResendProvider : public Provider {
 
   std::string_view name() const override { return "resend"; }
   SendResult Send(const Message& message) override;
+  // Resend sends through Amazon SES.
+  std::optional<std::vector<std::string>> SpfIncludes() const override {
+    return std::vector<std::string>{"amazonses.com"};
+  }
+  // A verified TLS connection to the endpoint, no request: the
+  // credentials are not tried.
+  absl::Status CheckReachable() override { return client_.CheckReachable(); }
 
  private:
   absl::StatusOr<std::string> RequestBody(const Message& message) const;

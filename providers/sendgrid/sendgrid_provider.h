@@ -26,6 +26,7 @@
 #define AUTHCODE_PROVIDERS_SENDGRID_SENDGRID_PROVIDER_H_
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,12 @@ class SendGridProvider : public Provider {
 
   std::string_view name() const override { return "sendgrid"; }
   SendResult Send(const Message& message) override;
+  std::optional<std::vector<std::string>> SpfIncludes() const override {
+    return std::vector<std::string>{"sendgrid.net"};
+  }
+  // A verified TLS connection to the endpoint, no request: the
+  // credentials are not tried.
+  absl::Status CheckReachable() override { return client_.CheckReachable(); }
 
   // The mail/send request body for `message`, as sent (for tests).
   absl::StatusOr<std::string> RequestBody(const Message& message) const;

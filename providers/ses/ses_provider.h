@@ -34,6 +34,7 @@
 #define AUTHCODE_PROVIDERS_SES_SES_PROVIDER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,7 +71,19 @@ class SesProvider : public Provider {
 
   std::string_view name() const override { return "ses"; }
   SendResult Send(const Message& message) override;
+  // A verified TLS connection to the endpoint, no request: the
+  // credentials are not tried.
+  absl::Status CheckReachable() override { return client_.CheckReachable(); }
   std::vector<std::string> IdentityDomains() const override;
+  // include:amazonses.com, the record SES documents for a custom MAIL
+  // FROM domain.
+  std::optional<std::vector<std::string>> SpfIncludes() const override {
+    return std::vector<std::string>{"amazonses.com"};
+  }
+  std::optional<DkimPublicKey> DkimKey() const override {
+    if (config_.dkim == nullptr) return std::nullopt;
+    return config_.dkim->public_key();
+  }
 
   // The SendEmail request body for `message`, as sent (for tests).
   absl::StatusOr<std::string> RequestBody(const Message& message) const;

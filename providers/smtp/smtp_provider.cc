@@ -17,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "providers/message/mime.h"
@@ -49,7 +50,8 @@ const std::set<std::string>& ValidKeys() {
                                                       "dkim_domain",
                                                       "dkim_selector",
                                                       "dkim_key_file",
-                                                      "from_domain"};
+                                                      "from_domain",
+                                                      "spf_include"};
   return *keys;
 }
 
@@ -144,6 +146,27 @@ absl::Status ParseCredentials(const ProviderSettings& settings,
                           "password_env");
   }
   return absl::OkStatus();
+}
+
+// The relay's SPF domains from `spf_include`: comma-separated DNS names;
+// nullopt when it is not set.
+absl::StatusOr<std::optional<std::vector<std::string>>> ParseSpfIncludes(
+    const ProviderSettings& settings) {
+  if (settings.values().count("spf_include") == 0) return std::nullopt;
+  std::vector<std::string> domains;
+  for (absl::string_view part :
+       absl::StrSplit(settings.GetString("spf_include", ""), ',')) {
+    const std::string domain =
+        absl::AsciiStrToLower(absl::StripAsciiWhitespace(part));
+    if (!IsHeloName(domain) ||
+        domain.find_first_of(":[]") != std::string::npos) {
+      return settings.Error("spf_include",
+                            "must be one or more domain names, separated by "
+                            "commas, such as \"_spf.example.net\"");
+    }
+    domains.push_back(domain);
+  }
+  return domains;
 }
 
 // DMARC passes on DKIM only when the signing domain aligns with the From
@@ -245,6 +268,10 @@ absl::StatusOr<SmtpProviderConfig> ParseConfig(
       DkimSignerFromSettings(settings);
   if (!dkim.ok()) return dkim.status();
   config.dkim = *std::move(dkim);
+  absl::StatusOr<std::optional<std::vector<std::string>>> spf =
+      ParseSpfIncludes(settings);
+  if (!spf.ok()) return spf.status();
+  config.spf_includes = *std::move(spf);
   return config;
 }
 
@@ -321,6 +348,17 @@ SendResult SmtpProvider::Send(const Message& message) {
   return SendResult::Sent(mime->message_id);
 }
 
+absl::Status SmtpProvider::CheckReachable() {
+  absl::StatusOr<std::unique_ptr<SmtpConnection>> connection =
+      SmtpConnection::Open(config_.connection, config_.tls);
+  if (!connection.ok()) {
+    return absl::Status(connection.status().code(),
+                        absl::StrCat("smtp: ", connection.status().message()));
+  }
+  (*connection)->Quit();
+  return absl::OkStatus();
+}
+
 std::vector<std::string> SmtpProvider::IdentityDomains() const {
   std::vector<std::string> domains;
   if (config_.dkim != nullptr) domains.push_back(config_.dkim->domain());
@@ -330,6 +368,15 @@ std::vector<std::string> SmtpProvider::IdentityDomains() const {
     domains.push_back(absl::AsciiStrToLower(user.substr(at + 1)));
   }
   return domains;
+}
+
+std::optional<std::vector<std::string>> SmtpProvider::SpfIncludes() const {
+  return config_.spf_includes;
+}
+
+std::optional<DkimPublicKey> SmtpProvider::DkimKey() const {
+  if (config_.dkim == nullptr) return std::nullopt;
+  return config_.dkim->public_key();
 }
 
 absl::StatusOr<std::unique_ptr<SmtpConnection>> SmtpProvider::Acquire() {

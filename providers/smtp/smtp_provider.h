@@ -57,6 +57,10 @@
 //   dkim_domain, dkim_selector, dkim_key_file   all three or none.
 //   from_domain    the From domain the service uses; only to warn at
 //                  start-up when it does not align with dkim_domain.
+//   spf_include    the domain(s), comma-separated, whose SPF records list
+//                  the relay's sending hosts (e.g. "_spf.example.net");
+//                  only for `authcode doctor`, which checks that the From
+//                  domain's SPF record includes them.
 // Any other key is an error. File and environment secrets are read once,
 // at start-up.
 //
@@ -74,6 +78,7 @@
 
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -99,6 +104,8 @@ struct SmtpProviderConfig {
   int pool_size = 2;
   absl::Duration idle_timeout = absl::Seconds(60);
   std::shared_ptr<const DkimSigner> dkim;  // May be null.
+  // From spf_include; nullopt when it is not set.
+  std::optional<std::vector<std::string>> spf_includes;
 };
 
 class SmtpProvider final : public Provider {
@@ -113,8 +120,16 @@ class SmtpProvider final : public Provider {
   // Provider:
   std::string_view name() const override { return "smtp"; }
   SendResult Send(const Message& message) override;
+  // Opens a fresh connection the way Send() would (connect, greeting,
+  // EHLO, STARTTLS or implicit TLS with the certificate verified, AUTH
+  // when configured), then QUITs it: no MAIL FROM, nothing sent. The pool
+  // is left alone. Errors read like Send()'s: "smtp: TLS: ...".
+  absl::Status CheckReachable() override;
   // The DKIM domain, and the domain of the username when it is an address.
   std::vector<std::string> IdentityDomains() const override;
+  // The spf_include setting: only the relay's operator knows its hosts.
+  std::optional<std::vector<std::string>> SpfIncludes() const override;
+  std::optional<DkimPublicKey> DkimKey() const override;
 
  private:
   struct Idle {

@@ -332,6 +332,38 @@ class FailedCallTest(CliTestCase):
         self.assertLess(elapsed, 4, "--timeout 300ms was not honoured")
 
 
+class HealthTest(CliTestCase):
+    """The readiness probe of the container example (scripts/deploy/)."""
+
+    def test_a_serving_server_exits_0(self):
+        for service in ([], ["--service", "authcode.v1.AuthCodeService"]):
+            with self.subTest(service=service):
+                result = run_cli("health", *service)
+                self.assertExit(result, EXIT_OK)
+                self.assertEqual(result.stdout, "health status=serving\n",
+                                 describe(result))
+
+    def test_json_has_the_status(self):
+        result = run_cli("--json", "health")
+        self.assertExit(result, EXIT_OK)
+        self.assertEqual(self.assertJsonObject(result),
+                         {"status": "SERVING"}, describe(result))
+
+    def test_an_unknown_service_exits_3(self):
+        result = run_cli("health", "--service", "no.such.Service")
+        self.assertExit(result, EXIT_CALL_FAILED)
+        self.assertIn("health failed: NOT_FOUND", result.stderr,
+                      describe(result))
+
+    def test_unreachable_server_exits_3(self):
+        target = "127.0.0.1:%d" % free_port()
+        result = run_cli("--target", target, "--timeout", "1s", "health",
+                         target=False)
+        self.assertExit(result, EXIT_CALL_FAILED)
+        self.assertIn("health failed: UNAVAILABLE", result.stderr,
+                      describe(result))
+
+
 class StatusTest(CliTestCase):
 
     def test_status_of_an_issued_code(self):

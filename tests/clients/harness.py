@@ -99,6 +99,7 @@ class AuthcodeServer:
         env.update({name: os.environ[name] for name in _SANITIZER_SETTINGS
                     if name in os.environ})
         env.update(self._extra_env)
+        self._keep_inputs(env)
         self._process = subprocess.Popen(
             [self.binary, "--config", self._config_path],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -126,6 +127,7 @@ class AuthcodeServer:
                 self._process.wait()
         for drain in self._drains:
             drain.join(timeout=10)
+        self._keep_outputs()
         self._psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self._database)
         subprocess.run(["rm", "-rf", self._dir], check=False)
         if _SANITIZER_REPORT.search(self.stderr()):
@@ -153,6 +155,32 @@ class AuthcodeServer:
                              mails[after].split("----- text/plain -----")[1])
             return code.group(1) if code else None
         return self._wait(find, timeout)
+
+    # With AUTHCODE_TEST_LOG_DIR set, the server's environment, config,
+    # stdout and stderr are kept there for tests/e2e/log_scan.py.
+    def _kept(self, suffix):
+        log_dir = os.environ.get("AUTHCODE_TEST_LOG_DIR")
+        if not log_dir:
+            return None
+        return os.path.join(log_dir, "client-%d-%s%s" % (
+            os.getpid(), self._database, suffix))
+
+    def _keep_inputs(self, env):
+        if self._kept("") is None:
+            return
+        with open(self._kept(".env"), "w") as f:
+            f.writelines("%s=%s\n" % item for item in env.items())
+        with open(self._config_path) as src, \
+                open(self._kept(".config"), "w") as dst:
+            dst.write(src.read())
+
+    def _keep_outputs(self):
+        if self._kept("") is None or self._process is None:
+            return
+        with open(self._kept(".out"), "w") as f:
+            f.write(self.stdout())
+        with open(self._kept(".err"), "w") as f:
+            f.write(self.stderr())
 
     def _drain(self, stream, into):
         for line in iter(stream.readline, b""):

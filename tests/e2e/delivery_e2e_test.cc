@@ -3,14 +3,12 @@
 // started again, and two servers sharing one database. Every job must
 // reach the sink, and none twice except those a worker was handing to the
 // provider at a kill (at most one per worker thread).
-#include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
 
 #include <atomic>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,48 +17,21 @@
 #include "authcode/v1/authcode.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/e2e/maildir_sink.h"
 #include "tests/e2e/process.h"
 #include "tests/support/test_database.h"
 
 namespace authcode {
 namespace {
 
+using testing::DeliveriesIn;
 using testing::KeyRing;
+using testing::ListDir;
 using testing::Process;
 using testing::TestDatabase;
 
 constexpr int kJobs = 500;
 constexpr int kWorkers = 2;
-
-std::vector<std::string> ListDir(const std::string& dir) {
-  std::vector<std::string> names;
-  if (DIR* d = opendir(dir.c_str())) {
-    while (dirent* e = readdir(d)) {
-      if (e->d_name[0] != '.') names.push_back(e->d_name);
-    }
-    closedir(d);
-  }
-  return names;
-}
-
-// Delivery id -> how many mails in the Maildir carry it.
-std::map<std::string, int> DeliveriesIn(const std::string& maildir) {
-  std::map<std::string, int> seen;
-  for (const std::string& name : ListDir(maildir + "/new")) {
-    std::ifstream in(maildir + "/new/" + name);
-    std::string line;
-    while (std::getline(in, line)) {
-      const std::string header = "X-Authcode-Delivery-Id: ";
-      if (line.rfind(header, 0) == 0) {
-        std::string id = line.substr(header.size());
-        if (!id.empty() && id.back() == '\r') id.pop_back();
-        ++seen[id];
-        break;
-      }
-    }
-  }
-  return seen;
-}
 
 class DeliveryE2eTest : public ::testing::Test {
  protected:

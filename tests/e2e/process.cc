@@ -5,12 +5,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <fstream>
 #include <regex>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 
 namespace authcode::testing {
@@ -39,10 +42,30 @@ bool HasSanitizerReport(const std::string& err) {
          absl::StrContains(err, ": runtime error: ");
 }
 
+// Copies of what an authcode process was given, for the log scan: its
+// environment (one NAME=value a line) and its config file.
+void KeepInputs(const std::string& base, const std::vector<std::string>& args,
+                const std::vector<std::string>& env) {
+  std::ofstream(base + ".env") << absl::StrJoin(env, "\n") << "\n";
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "--config") {
+      std::ifstream in(args[i + 1]);
+      std::ofstream(base + ".config") << in.rdbuf();
+    }
+  }
+}
+
 }  // namespace
 
 Process::Process(const std::vector<std::string>& args,
                  const std::vector<std::string>& env) {
+  static std::atomic<int> started{0};
+  const char* log_dir = std::getenv("AUTHCODE_TEST_LOG_DIR");
+  if (log_dir != nullptr && *log_dir != '\0' && !args.empty() &&
+      absl::EndsWith(args[0], "/authcode")) {
+    kept_name_ = absl::StrCat(log_dir, "/e2e-", getpid(), "-", ++started);
+    KeepInputs(kept_name_, args, env);
+  }
   // Everything the child needs is allocated before fork: after it, in a
   // threaded process, another thread may hold the allocator's lock.
   const std::vector<std::string> full_env = WithSanitizerOptions(env);
@@ -86,6 +109,10 @@ int Process::Wait(std::chrono::seconds timeout) {
   exited_ = true;
   for (std::thread& t : readers_) t.join();
   readers_.clear();
+  if (!kept_name_.empty()) {
+    std::ofstream(kept_name_ + ".out") << out();
+    std::ofstream(kept_name_ + ".err") << err();
+  }
   if (HasSanitizerReport(err())) {
     ADD_FAILURE() << "the child reported a sanitizer finding; stderr:\n"
                   << err();

@@ -17,7 +17,10 @@ class Process {
  public:
   // Starts args[0] with `args` and the environment `env`, plus this
   // process's sanitizer settings (ASAN_OPTIONS, UBSAN_OPTIONS,
-  // LSAN_OPTIONS) where `env` has none of its own.
+  // LSAN_OPTIONS) where `env` has none of its own. When
+  // AUTHCODE_TEST_LOG_DIR is set and args[0] is the authcode binary, its
+  // environment, config file, stdout and stderr are kept there for
+  // tests/e2e/log_scan.py.
   Process(const std::vector<std::string>& args,
           const std::vector<std::string>& env);
   // Kills the process if it still runs.
@@ -40,7 +43,9 @@ class Process {
 
  private:
   void Drain(int fd, std::string& into);
-
+  // AUTHCODE_TEST_LOG_DIR/e2e-<pid>-<n>, the prefix of the kept files, or
+  // "" when this process is not kept.
+  std::string kept_name_;
   pid_t pid_ = -1;
   bool exited_ = false;
   std::mutex mu_;

@@ -29,8 +29,10 @@
 namespace authcode {
 namespace {
 
+using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 using testing::KeyRing;
+using ::testing::MatchesRegex;
 using ::testing::Not;
 using testing::Process;
 using testing::TestDatabase;
@@ -146,10 +148,32 @@ TEST_F(ServerE2eTest, ServesHealthReflectionAndARoundTrip) {
   verify.set_code(code);
   v1::VerifyCodeResponse verified;
   {
+    // The caller's request id is used and sent back.
     grpc::ClientContext ctx;
+    ctx.AddMetadata("x-request-id", "checkout-7f3a.9");
     ASSERT_TRUE(api->VerifyCode(&ctx, verify, &verified).ok());
+    const auto echoed = ctx.GetServerInitialMetadata().find("x-request-id");
+    ASSERT_NE(echoed, ctx.GetServerInitialMetadata().end());
+    EXPECT_EQ(std::string(echoed->second.data(), echoed->second.size()),
+              "checkout-7f3a.9");
   }
   EXPECT_EQ(verified.outcome(), v1::VERIFY_OUTCOME_VERIFIED);
+
+  // Without one, or with one that would need quoting, the server makes
+  // one up: 24 hex digits, in the answer and in the log line.
+  std::vector<std::string> generated;
+  for (const std::string& given :
+       {std::string(), std::string("two words"), std::string(129, 'a')}) {
+    grpc::ClientContext ctx;
+    if (!given.empty()) ctx.AddMetadata("x-request-id", given);
+    v1::VerifyCodeResponse again;
+    ASSERT_TRUE(api->VerifyCode(&ctx, verify, &again).ok());
+    const auto echoed = ctx.GetServerInitialMetadata().find("x-request-id");
+    ASSERT_NE(echoed, ctx.GetServerInitialMetadata().end());
+    generated.emplace_back(echoed->second.data(), echoed->second.size());
+    EXPECT_THAT(generated.back(), MatchesRegex("[0-9a-f]{24}"));
+  }
+  EXPECT_NE(generated[0], generated[1]);
 
   // A clean stop on SIGTERM.
   server.Signal(SIGTERM);
@@ -158,6 +182,16 @@ TEST_F(ServerE2eTest, ServesHealthReflectionAndARoundTrip) {
   // The log has the masked recipient and never the code or a secret.
   const std::string log = server.err();
   EXPECT_THAT(log, HasSubstr("event=rpc.verify_code"));
+  EXPECT_THAT(log, ContainsRegex("event=rpc.issue_code request_id=[0-9a-f]{24} "
+                                 "tenant=default purpose=login"));
+  EXPECT_THAT(log, HasSubstr("event=rpc.verify_code request_id=checkout-7f3a.9 "
+                             "tenant=default purpose=login "
+                             "recipient=g***@example.com status=ok "
+                             "outcome=verified latency_ms="));
+  for (const std::string& id : generated) {
+    EXPECT_THAT(log, HasSubstr("request_id=" + id + " "));
+  }
+  EXPECT_THAT(log, Not(HasSubstr("two words")));
   EXPECT_THAT(log, HasSubstr("g***@example.com"));
   EXPECT_THAT(log, Not(HasSubstr("grace@example.com")));
   EXPECT_THAT(log, Not(HasSubstr(code)));

@@ -111,6 +111,13 @@ TEST_F(ConsoleProviderTest, RejectsUnknownStream) {
       << provider.status();
 }
 
+TEST_F(ConsoleProviderTest, CheckReachablePassesAndPrintsNothing) {
+  std::ostringstream out;
+  ConsoleProvider provider(&out);
+  EXPECT_TRUE(provider.CheckReachable().ok());
+  EXPECT_EQ(out.str(), "");
+}
+
 TEST_F(ConsoleProviderTest, FailedWriteIsRetryable) {
   std::ostringstream out;
   out.setstate(std::ios::badbit);

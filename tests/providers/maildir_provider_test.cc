@@ -280,6 +280,19 @@ TEST_F(MaildirProviderTest, RejectsUnknownSetting) {
       << provider.status();
 }
 
+TEST_F(MaildirProviderTest, CheckReachableNeedsTheFoldersItWritesTo) {
+  auto provider = CreateOrDie();
+  ASSERT_NE(provider, nullptr);
+  EXPECT_TRUE(provider->CheckReachable().ok());
+
+  fs::remove_all(maildir_ / "new");
+  const absl::Status status = provider->CheckReachable();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(absl::StrContains(status.message(), (maildir_ / "new").string()))
+      << status;
+  EXPECT_TRUE(FileNames(maildir_ / "tmp").empty()) << "nothing written";
+}
+
 // --- Delivery --------------------------------------------------------------
 
 TEST_F(MaildirProviderTest, SendLeavesExactlyOneFileInNew) {

@@ -23,6 +23,7 @@ class NamedProvider : public Provider {
   SendResult Send(const Message& message) override {
     return SendResult::Sent("id");
   }
+  absl::Status CheckReachable() override { return absl::OkStatus(); }
 
  private:
   std::string name_;

@@ -108,6 +108,7 @@ void ExpectDefaults(const Config& c) {
   EXPECT_EQ(c.cleanup.keep_expired, d.cleanup.keep_expired);
   EXPECT_EQ(c.log.level, d.log.level);
   EXPECT_EQ(c.log.format, d.log.format);
+  EXPECT_EQ(c.metrics.listen, d.metrics.listen);
   EXPECT_EQ(c.default_tenant, d.default_tenant);
 }
 
@@ -1433,6 +1434,51 @@ allow_unauthenticated = true
   EXPECT_THAT(ErrorOf(LoadConfig("", env)),
               HasSubstr("server.tls_client_ca_file (from "
                         "AUTHCODE_TLS_CLIENT_CA_FILE): needs"));
+}
+
+TEST_F(ConfigTest, MetricsAreOffUnlessAListenAddressIsGiven) {
+  const absl::StatusOr<Config> defaults = LoadConfig("", SecretEnv());
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->metrics.listen, "");
+
+  const absl::StatusOr<Config> file =
+      LoadToml("[metrics]\nlisten = \"127.0.0.1:9464\"\n");
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->metrics.listen, "127.0.0.1:9464");
+
+  // Any host: the scraper may be elsewhere.
+  const absl::StatusOr<Config> any =
+      LoadToml("[metrics]\nlisten = \"[::]:0\"\n");
+  ASSERT_TRUE(any.ok()) << any.status();
+  EXPECT_EQ(any->metrics.listen, "[::]:0");
+
+  Env env = SecretEnv();
+  env["AUTHCODE_METRICS_LISTEN"] = "127.0.0.1:0";
+  const absl::StatusOr<Config> from_env =
+      LoadToml("[metrics]\nlisten = \"127.0.0.1:9464\"\n", env);
+  ASSERT_TRUE(from_env.ok()) << from_env.status();
+  EXPECT_EQ(from_env->metrics.listen, "127.0.0.1:0");
+}
+
+TEST_F(ConfigTest, RejectsBadMetricsListen) {
+  EXPECT_THAT(ErrorOf(LoadToml("[metrics]\nlisten = \"9464\"\n")),
+              HasSubstr("metrics.listen: must be host:port"));
+  EXPECT_THAT(ErrorOf(LoadToml("[metrics]\nlisten = \"127.0.0.1:70000\"\n")),
+              HasSubstr("metrics.listen: must be host:port"));
+  EXPECT_THAT(ErrorOf(LoadToml("[metrics]\nlisten = 9464\n")),
+              HasSubstr("metrics.listen: expected a string"));
+  EXPECT_THAT(ErrorOf(LoadToml("[metrics]\nport = 9464\n")),
+              HasSubstr("metrics.port: unknown key"));
+  EXPECT_THAT(
+      ErrorOf(LoadToml("[server]\nlisten = \"127.0.0.1:9464\"\n"
+                       "[metrics]\nlisten = \"127.0.0.1:9464\"\n")),
+      HasSubstr("metrics.listen: \"127.0.0.1:9464\" is also server.listen"));
+
+  Env env = SecretEnv();
+  env["AUTHCODE_METRICS_LISTEN"] = "nowhere";
+  EXPECT_THAT(
+      ErrorOf(LoadConfig("", env)),
+      HasSubstr("metrics.listen (from AUTHCODE_METRICS_LISTEN): must be"));
 }
 
 TEST(ParseKeyRingTest, ReadsLinesCommasAndComments) {

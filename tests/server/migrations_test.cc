@@ -73,6 +73,51 @@ TEST(MigrationsTest, RefusesAnEditedAppliedMigration) {
       << status;
 }
 
+TEST(MigrationsTest, RefusesADatabaseMigratedByALaterBinary) {
+  auto db = TestDatabase::Create();
+  auto store = Store::Connect(db->url(), 1);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->Migrate().ok());
+  db->Query(
+      "INSERT INTO authcode_migrations (version, name, sha256) "
+      "VALUES (9999, '9999_later.sql', 'later')");
+
+  absl::Status status = (*store)->Migrate();
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(status.message().find("newer than this binary"),
+            absl::string_view::npos)
+      << status;
+  EXPECT_NE(status.message().find("9999"), absl::string_view::npos) << status;
+  absl::StatusOr<SchemaStatus> schema = (*store)->CheckSchema();
+  ASSERT_TRUE(schema.ok()) << schema.status();
+  EXPECT_EQ(schema->unknown, std::vector<int>{9999});
+  EXPECT_FALSE(schema->current());
+}
+
+TEST(MigrationsTest, CheckSchemaListsPendingMigrationsAndChangesNothing) {
+  auto db = TestDatabase::Create();
+  auto store = Store::Connect(db->url(), 1);
+  ASSERT_TRUE(store.ok());
+
+  absl::StatusOr<SchemaStatus> fresh = (*store)->CheckSchema();
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_EQ(fresh->pending.size(), EmbeddedMigrations().size());
+  EXPECT_EQ(db->Scalar("SELECT to_regclass('authcode_migrations') IS NULL"),
+            "t");
+
+  std::vector<std::string> applied;
+  ASSERT_TRUE((*store)->Migrate(&applied).ok());
+  EXPECT_EQ(applied, fresh->pending);
+  absl::StatusOr<SchemaStatus> migrated = (*store)->CheckSchema();
+  ASSERT_TRUE(migrated.ok()) << migrated.status();
+  EXPECT_TRUE(migrated->current());
+
+  db->Query("DELETE FROM authcode_migrations WHERE version = 5");
+  absl::StatusOr<SchemaStatus> behind = (*store)->CheckSchema();
+  ASSERT_TRUE(behind.ok()) << behind.status();
+  EXPECT_EQ(behind->pending, std::vector<std::string>{"0005_throughput.sql"});
+}
+
 TEST(MigrationsTest, UnreachableDatabaseIsUnavailable) {
   // A port nothing listens on (the cluster's own port, plus one, is not
   // guaranteed free; port 1 on loopback is).

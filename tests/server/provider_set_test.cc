@@ -18,6 +18,7 @@ class IdentityProvider : public providers::Provider {
   providers::SendResult Send(const providers::Message&) override {
     return providers::SendResult::Sent("x");
   }
+  absl::Status CheckReachable() override { return absl::OkStatus(); }
   std::vector<std::string> IdentityDomains() const override { return domains_; }
 
  private:

@@ -143,6 +143,51 @@ TEST_F(StoreTest, RetryReschedulesAndReleaseDoesNotCountAnAttempt) {
             "451 try later");
 }
 
+TEST_F(StoreTest, OutboxCountsQueuedAndSendingJobsAndTheOldestAge) {
+  const absl::StatusOr<OutboxStats> empty = store_->ReadOutbox();
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(empty->queued, 0);
+  EXPECT_EQ(empty->sending, 0);
+  EXPECT_EQ(empty->oldest_queued_age, absl::ZeroDuration());
+
+  ASSERT_TRUE(store_->Issue(Params("a@example.com")).ok());
+  ASSERT_TRUE(store_->Issue(Params("b@example.com")).ok());
+  ASSERT_TRUE(store_->Issue(Params("c@example.com")).ok());
+  ASSERT_EQ(db_->Scalar("UPDATE delivery_jobs SET created_at = now() - "
+                        "interval '90 seconds' WHERE id = (SELECT min(id) "
+                        "FROM delivery_jobs) RETURNING 1"),
+            "1");
+  auto claimed = store_->ClaimJobs(1, absl::Seconds(30));
+  ASSERT_EQ(claimed->size(), 1u);
+  const absl::StatusOr<OutboxStats> busy = store_->ReadOutbox();
+  ASSERT_TRUE(busy.ok()) << busy.status();
+  EXPECT_EQ(busy->queued, 2);
+  EXPECT_EQ(busy->sending, 1);
+  // The claim took the backdated job (it was due first): the oldest
+  // queued one is a few moments old.
+  EXPECT_GT(busy->oldest_queued_age, absl::ZeroDuration());
+  EXPECT_LT(busy->oldest_queued_age, absl::Seconds(60));
+
+  // Its report says how long it was queued, by the database's clock.
+  absl::Duration queued_for;
+  JobOutcome sent{JobOutcome::Kind::kSent, "capture", "m-1", "", {}};
+  ASSERT_TRUE(*store_->FinishJob((*claimed)[0], sent, &queued_for));
+  EXPECT_GE(queued_for, absl::Seconds(90));
+  EXPECT_LT(queued_for, absl::Seconds(150));
+  EXPECT_EQ(store_->ReadOutbox()->sending, 0);
+}
+
+TEST_F(StoreTest, PoolUseCountsBorrowedAndIdleConnections) {
+  const Store::PoolUse rpc = store_->RpcPoolUse();
+  EXPECT_EQ(rpc.size, 4);
+  EXPECT_EQ(rpc.in_use, 0);
+  EXPECT_GE(rpc.idle, 1) << "Connect() and Migrate() left one open";
+  EXPECT_EQ(rpc.waiting, 0);
+  const Store::PoolUse background = store_->BackgroundPoolUse();
+  EXPECT_EQ(background.size, 1);
+  EXPECT_EQ(background.in_use, 0);
+}
+
 TEST_F(StoreTest, FailedJobLosesItsPayload) {
   ASSERT_TRUE(store_->Issue(Params("a@example.com")).ok());
   auto claimed = store_->ClaimJobs(1, absl::Seconds(30));

@@ -21,6 +21,7 @@ class CapturingProvider : public providers::Provider {
  public:
   std::string_view name() const override { return "capture"; }
   providers::SendResult Send(const providers::Message& message) override;
+  absl::Status CheckReachable() override { return absl::OkStatus(); }
 
   // The next `times` sends return `result` (before anything queued later).
   void FailNext(const providers::SendResult& result, int times = 1);

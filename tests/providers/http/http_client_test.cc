@@ -256,6 +256,50 @@ TEST_F(HttpClientTlsTest, RefusesAServerItCannotVerify) {
   EXPECT_EQ(peer.Requests(), 0) << "nothing may be sent to an unverified peer";
 }
 
+TEST_F(HttpClientTlsTest, CheckReachableConnectsAndSendsNoRequest) {
+  HttpPeer peer = TlsPeer();
+  HttpSettings settings = LocalSettings(peer);
+  settings.ca_file = *certs_ + "/ca.pem";
+  HttpClient client(settings);
+
+  const absl::Status status = client.CheckReachable();
+
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(peer.Requests(), 0);
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (peer.Connections() == 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(peer.Connections(), 1);
+}
+
+TEST_F(HttpClientTlsTest, CheckReachableRefusesAServerItCannotVerify) {
+  HttpPeer peer = TlsPeer();
+  HttpClient client(LocalSettings(peer));
+
+  const absl::Status status = client.CheckReachable();
+
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_THAT(status.message(), HasSubstr("certificate did not verify"));
+  EXPECT_THAT(status.message(), HasSubstr("connecting to https://localhost:"));
+}
+
+TEST(HttpClientTest, CheckReachableReportsARefusedConnection) {
+  std::string url;
+  {
+    HttpPeer gone;
+    url = gone.Url("");
+  }
+  HttpSettings settings;
+  settings.base_url = url;
+  HttpClient client(settings);
+
+  const absl::Status status = client.CheckReachable();
+
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_THAT(status.message(), HasSubstr(url));
+}
+
 TEST(HttpClientProxyTest, HonoursTheProxyFromTheEnvironment) {
   HttpPeer proxy({"--respond", testing::Respond(202)});
   ScopedEnv env("http_proxy", proxy.Url(""));

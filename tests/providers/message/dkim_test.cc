@@ -675,6 +675,24 @@ TEST(DkimCreateTest, RejectsBadKeys) {
   ExpectCreateFails(options, "private_key", "not a readable PEM private key");
 }
 
+TEST(DkimCreateTest, PublicKeyIsWhatTheTxtRecordPublishes) {
+  for (const char* type : {"RSA", "ED25519"}) {
+    const PkeyPtr key = Generate(type, std::string(type) == "RSA" ? 2048 : 0);
+    ASSERT_NE(key, nullptr);
+    absl::StatusOr<std::unique_ptr<DkimSigner>> signer =
+        Signer(Pem(key.get()), "s2024");
+    ASSERT_TRUE(signer.ok()) << signer.status();
+
+    const DkimPublicKey& published = (*signer)->public_key();
+    EXPECT_EQ(published.domain, "mail.example.com");
+    EXPECT_EQ(published.selector, "s2024");
+    EXPECT_EQ(absl::StrCat("v=DKIM1; k=", published.type,
+                           "; p=", absl::Base64Escape(published.key)),
+              TxtRecord(key.get()))
+        << type;
+  }
+}
+
 TEST(DkimCreateTest, RejectsBadNames) {
   const PkeyPtr key = Generate("ED25519");
   DkimOptions options;

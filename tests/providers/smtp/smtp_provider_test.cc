@@ -283,6 +283,44 @@ TEST_F(SmtpProviderTest, RefusesACertificateForAnotherName) {
       << result.error();
 }
 
+TEST_F(SmtpProviderTest, CheckReachableLogsInAndSendsNothing) {
+  std::unique_ptr<TestServer> server = StartServer("starttls");
+  std::unique_ptr<Provider> provider =
+      MustCreate(Settings(*server, "starttls"));
+  ASSERT_NE(provider, nullptr);
+
+  const absl::Status status = provider->CheckReachable();
+  EXPECT_TRUE(status.ok()) << status;
+  const std::string commands = server->Commands();
+  EXPECT_TRUE(absl::StrContains(commands, "STARTTLS")) << commands;
+  EXPECT_TRUE(absl::StrContains(commands, "AUTH PLAIN")) << commands;
+  EXPECT_TRUE(absl::StrContains(commands, "QUIT")) << commands;
+  EXPECT_FALSE(absl::StrContains(commands, "MAIL")) << commands;
+  EXPECT_EQ(server->Messages(), 0);
+}
+
+TEST_F(SmtpProviderTest, CheckReachableNamesTheFailingStep) {
+  std::unique_ptr<TestServer> server = StartServer("tls");
+  auto untrusted = Settings(*server, "tls");
+  untrusted.erase("ca_file");  // The system CAs do not know the test CA.
+  std::unique_ptr<Provider> provider = MustCreate(untrusted);
+  ASSERT_NE(provider, nullptr);
+  absl::Status status = provider->CheckReachable();
+  EXPECT_TRUE(absl::StrContains(status.message(), "failed verification"))
+      << status;
+  EXPECT_TRUE(absl::StartsWith(status.message(), "smtp: TLS: ")) << status;
+
+  auto wrong_password = Settings(*server, "tls");
+  wrong_password.erase("password_env");
+  wrong_password["password"] = "wrong-password";
+  provider = MustCreate(wrong_password);
+  ASSERT_NE(provider, nullptr);
+  status = provider->CheckReachable();
+  EXPECT_TRUE(absl::StrContains(status.message(), "535")) << status;
+  EXPECT_FALSE(absl::StrContains(status.message(), "wrong-password"));
+  EXPECT_EQ(server->Messages(), 0);
+}
+
 struct ReplyCase {
   std::string fail;  // --fail argument.
   SendResult::Kind kind;
@@ -483,6 +521,12 @@ TEST_F(SmtpProviderTest, SignsWithDkimWhenConfigured) {
 
   EXPECT_EQ(provider->IdentityDomains(),
             std::vector<std::string>{"example.com"});
+  const std::optional<DkimPublicKey> published = provider->DkimKey();
+  ASSERT_TRUE(published.has_value());
+  EXPECT_EQ(published->domain, "example.com");
+  EXPECT_EQ(published->selector, "s1");
+  EXPECT_EQ(published->type, "ed25519");
+  EXPECT_EQ(published->key.size(), 32u);
   ExpectDelivered(*server, provider->Send(TestMessage()));
   const nlohmann::json mail = ParseWithPython(server->MessagePath(1));
   ASSERT_FALSE(mail["names"].empty());
@@ -560,6 +604,20 @@ TEST_F(SmtpProviderTest, TransportDotStuffsRawData) {
   EXPECT_FALSE((*connection)->usable());
 }
 
+TEST_F(SmtpProviderTest, SpfIncludesComeFromTheSpfIncludeSetting) {
+  std::unique_ptr<Provider> provider = MustCreate({{"host", "127.0.0.1"}});
+  ASSERT_NE(provider, nullptr);
+  EXPECT_EQ(provider->SpfIncludes(), std::nullopt)
+      << "without spf_include the relay's hosts are unknown";
+  EXPECT_EQ(provider->DkimKey(), std::nullopt);
+
+  provider = MustCreate(
+      {{"host", "127.0.0.1"}, {"spf_include", "_SPF.relay.test, b.test"}});
+  ASSERT_NE(provider, nullptr);
+  EXPECT_EQ(provider->SpfIncludes(),
+            (std::vector<std::string>{"_spf.relay.test", "b.test"}));
+}
+
 TEST_F(SmtpProviderTest, FactoryRejectsBadSettings) {
   const std::map<std::string, std::string> base = {{"host", "127.0.0.1"}};
   const std::vector<std::pair<std::map<std::string, std::string>, std::string>>
@@ -579,6 +637,9 @@ TEST_F(SmtpProviderTest, FactoryRejectsBadSettings) {
           {{{"ca_file", "/nonexistent/ca.pem"}}, "providers.smtp.ca_file"},
           {{{"dkim_domain", "example.com"}}, "providers.smtp.dkim_domain"},
           {{{"helo", "a b"}}, "providers.smtp.helo"},
+          {{{"spf_include", "include:_spf.relay.test"}},
+           "providers.smtp.spf_include"},
+          {{{"spf_include", "a.test,,b.test"}}, "providers.smtp.spf_include"},
           {{{"colour", "blue"}}, "providers.smtp.colour: unknown setting"},
       };
   for (const auto& [extra, expected] : cases) {

@@ -37,17 +37,8 @@ struct Finished {
   std::string err;
 };
 
-class CheckConfigE2eTest : public ::testing::Test {
+class CheckConfigE2eTest : public testing::WithTestCerts<CheckConfigE2eTest> {
  protected:
-  static void SetUpTestSuite() {
-    certs_ = new std::string(testing::MakeTempDir("authcode-check-certs"));
-    ASSERT_TRUE(testing::MakeTestCerts(*certs_));
-  }
-  static void TearDownTestSuite() {
-    std::filesystem::remove_all(*certs_);
-    delete certs_;
-  }
-
   void SetUp() override {
     db_ = TestDatabase::Create();
     dir_ = testing::MakeTempDir("authcode-check-e2e");
@@ -100,24 +91,21 @@ class CheckConfigE2eTest : public ::testing::Test {
         "[delivery]\nchain = [\"relay\"]\n"
         "[providers.relay]\ntype = \"smtp\"\nhost = \"localhost\"\n",
         "port = ", port, "\ntimeout = \"5s\"\n",
-        trust_ca ? absl::StrCat("ca_file = \"", *certs_, "/ca.pem\"\n") : "",
+        trust_ca ? absl::StrCat("ca_file = \"", certs(), "/ca.pem\"\n") : "",
         "username = \"mailer\"\npassword_env = \"TEST_SMTP_PASSWORD\"\n");
   }
 
   static std::unique_ptr<SmtpPeer> StartSmtp() {
     return std::make_unique<SmtpPeer>(std::vector<std::string>{
-        "--security", "starttls", "--cert", *certs_ + "/server.pem", "--key",
-        *certs_ + "/server.key", "--auth",
+        "--security", "starttls", "--cert", certs() + "/server.pem", "--key",
+        certs() + "/server.key", "--auth",
         absl::StrCat("mailer:", kSmtpPassword)});
   }
 
-  static std::string* certs_;
   std::unique_ptr<TestDatabase> db_;
   std::string dir_;
   std::vector<std::string> env_;
 };
-
-std::string* CheckConfigE2eTest::certs_ = nullptr;
 
 // --- Good configs ----------------------------------------------------------
 
@@ -160,8 +148,8 @@ TEST_F(CheckConfigE2eTest, ConnectReachesTheDatabaseAndLogsInToSmtp) {
 
 TEST_F(CheckConfigE2eTest, AGoodTlsConfigReportsTheCertificate) {
   const Finished run = Check(absl::StrCat(
-      "[server]\ntls_cert_file = \"", *certs_,
-      "/server.pem\"\ntls_key_file = \"", *certs_, "/server.key\"\n"));
+      "[server]\ntls_cert_file = \"", certs(),
+      "/server.pem\"\ntls_key_file = \"", certs(), "/server.key\"\n"));
   EXPECT_EQ(run.status, 0) << run.err;
   EXPECT_THAT(run.out, HasSubstr("ok    server.tls: tls, certificate and key "
                                  "match"));
@@ -235,7 +223,7 @@ TEST_F(CheckConfigE2eTest, UnreadableTlsFileIsNamed) {
   testing::WriteFile(dir_ + "/server.pem", "not a certificate\n");
   const Finished run = Check(absl::StrCat("[server]\ntls_cert_file = \"", dir_,
                                           "/server.pem\"\ntls_key_file = \"",
-                                          *certs_, "/server.key\"\n"));
+                                          certs(), "/server.key\"\n"));
   EXPECT_EQ(run.status, 2);
   EXPECT_THAT(run.err, HasSubstr("FAIL  server.tls: "));
   EXPECT_THAT(run.err, HasSubstr("server.tls_cert_file"));

@@ -56,23 +56,15 @@ std::string WaitForCode(const std::function<std::string()>& read) {
   return "";
 }
 
-class ProviderSwitchE2eTest : public ::testing::Test {
+class ProviderSwitchE2eTest
+    : public testing::WithTestCerts<ProviderSwitchE2eTest> {
  protected:
-  static void SetUpTestSuite() {
-    certs_ = new std::string(testing::MakeTempDir("authcode-switch-certs"));
-    ASSERT_TRUE(testing::MakeTestCerts(*certs_));
-  }
-  static void TearDownTestSuite() {
-    std::filesystem::remove_all(*certs_);
-    delete certs_;
-  }
-
   void SetUp() override {
     db_ = TestDatabase::Create();
     dir_ = testing::MakeTempDir("authcode-switch-e2e");
     smtp_ = std::make_unique<SmtpPeer>(std::vector<std::string>{
-        "--security", "starttls", "--cert", *certs_ + "/server.pem", "--key",
-        *certs_ + "/server.key"});
+        "--security", "starttls", "--cert", certs() + "/server.pem", "--key",
+        certs() + "/server.key"});
     ses_ = std::make_unique<HttpPeer>(std::vector<std::string>{
         "--sigv4", absl::StrCat(kKeyId, ":", kSecret, ":eu-west-1:ses"),
         "--respond", testing::Respond(200, {}, R"({"MessageId":"ses-1"})")});
@@ -84,7 +76,7 @@ class ProviderSwitchE2eTest : public ::testing::Test {
         << "[delivery]\nchain = [\"console\"]\npoll_interval = \"200ms\"\n"
         << "[providers.console]\ntype = \"console\"\n"
         << "[providers.smtp]\ntype = \"smtp\"\nhost = \"localhost\"\n"
-        << "port = " << smtp_->port() << "\nca_file = \"" << *certs_
+        << "port = " << smtp_->port() << "\nca_file = \"" << certs()
         << "/ca.pem\"\n"
         << "[providers.ses]\ntype = \"ses\"\nregion = \"eu-west-1\"\n"
         << "endpoint = \"" << ses_->Url("") << "\"\n"
@@ -145,14 +137,11 @@ class ProviderSwitchE2eTest : public ::testing::Test {
     EXPECT_EQ(verified.outcome(), v1::VERIFY_OUTCOME_VERIFIED) << provider;
   }
 
-  static std::string* certs_;
   std::unique_ptr<TestDatabase> db_;
   std::string dir_, config_;
   std::unique_ptr<SmtpPeer> smtp_;
   std::unique_ptr<HttpPeer> ses_, sendgrid_;
 };
-
-std::string* ProviderSwitchE2eTest::certs_ = nullptr;
 
 TEST_F(ProviderSwitchE2eTest, ConsoleSmtpSesAndSendGridFromOneBuild) {
   RoundTrip("console", "console@example.com",

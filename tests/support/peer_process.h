@@ -159,6 +159,29 @@ inline bool MakeTestCerts(const std::string& dir, bool clients = false) {
   return std::system(command.c_str()) == 0;
 }
 
+// A fixture base whose suite shares one folder of MakeTestCerts()
+// certificates, made before its first test and removed after its last;
+// `Suite` (the deriving fixture) gives each suite its own folder.
+template <typename Suite>
+class WithTestCerts : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    certs_ = new std::string(MakeTempDir("authcode-certs"));
+    ASSERT_TRUE(MakeTestCerts(*certs_));
+  }
+  static void TearDownTestSuite() {
+    std::error_code ignored;
+    std::filesystem::remove_all(*certs_, ignored);
+    delete certs_;
+    certs_ = nullptr;
+  }
+  // The folder: ca.pem, server.pem, server.key, ...
+  static const std::string& certs() { return *certs_; }
+
+ private:
+  static inline std::string* certs_ = nullptr;
+};
+
 }  // namespace authcode::testing
 
 #endif  // AUTHCODE_TESTS_SUPPORT_PEER_PROCESS_H_

@@ -214,31 +214,18 @@ TEST(HttpClientTest, AHeaderWithALineBreakIsNotSent) {
             SendResult::Kind::kPermanent);
 }
 
-class HttpClientTlsTest : public ::testing::Test {
+class HttpClientTlsTest : public testing::WithTestCerts<HttpClientTlsTest> {
  protected:
-  static void SetUpTestSuite() {
-    certs_ = new std::string(testing::MakeTempDir("authcode-http-certs"));
-    ASSERT_TRUE(testing::MakeTestCerts(*certs_));
-  }
-  static void TearDownTestSuite() {
-    std::filesystem::remove_all(*certs_);
-    delete certs_;
-  }
-
   HttpPeer TlsPeer() {
-    return HttpPeer({"--tls", "--cert", *certs_ + "/server.pem", "--key",
-                     *certs_ + "/server.key"});
+    return HttpPeer({"--tls", "--cert", certs() + "/server.pem", "--key",
+                     certs() + "/server.key"});
   }
-
-  static std::string* certs_;
 };
-
-std::string* HttpClientTlsTest::certs_ = nullptr;
 
 TEST_F(HttpClientTlsTest, TrustsAServerSignedByTheConfiguredCa) {
   HttpPeer peer = TlsPeer();
   HttpSettings settings = LocalSettings(peer);
-  settings.ca_file = *certs_ + "/ca.pem";
+  settings.ca_file = certs() + "/ca.pem";
 
   const SendResult result = Exchange(peer, settings);
 
@@ -259,7 +246,7 @@ TEST_F(HttpClientTlsTest, RefusesAServerItCannotVerify) {
 TEST_F(HttpClientTlsTest, CheckReachableConnectsAndSendsNoRequest) {
   HttpPeer peer = TlsPeer();
   HttpSettings settings = LocalSettings(peer);
-  settings.ca_file = *certs_ + "/ca.pem";
+  settings.ca_file = certs() + "/ca.pem";
   HttpClient client(settings);
 
   const absl::Status status = client.CheckReachable();

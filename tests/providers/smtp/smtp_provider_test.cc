@@ -81,22 +81,10 @@ Message TestMessage() {
   return message;
 }
 
-class SmtpProviderTest : public ::testing::Test {
+class SmtpProviderTest : public testing::WithTestCerts<SmtpProviderTest> {
  protected:
-  static void SetUpTestSuite() {
-    certs_ = new std::string(MakeTempDir("authcode-smtp-test"));
-    ASSERT_TRUE(testing::MakeTestCerts(*certs_));
-  }
-
-  static void TearDownTestSuite() {
-    std::error_code ignored;
-    fs::remove_all(*certs_, ignored);
-    delete certs_;
-    certs_ = nullptr;
-  }
-
   static std::string Cert(const char* name) {
-    return (fs::path(*certs_) / name).string();
+    return (fs::path(certs()) / name).string();
   }
 
   // A server with the throwaway certificate; `args` add to it.
@@ -171,11 +159,7 @@ class SmtpProviderTest : public ::testing::Test {
     EXPECT_EQ(normalize(mail["parts"][0][1]), sent.text);
     EXPECT_EQ(normalize(mail["parts"][1][1]), sent.html);
   }
-
-  static std::string* certs_;
 };
-
-std::string* SmtpProviderTest::certs_ = nullptr;
 
 TEST_F(SmtpProviderTest, DeliversOverStartTlsWithAuthPlain) {
   std::unique_ptr<TestServer> server = StartServer("starttls");

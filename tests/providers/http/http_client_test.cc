@@ -171,12 +171,14 @@ TEST(HttpClientTest, DroppedConnectionIsRetryable) {
   EXPECT_THAT(result.error(), HasSubstr("POST http://127.0.0.1"));
 }
 
+// The URL of a peer that has stopped: its port refuses connections.
+std::string ClosedPortUrl() {
+  HttpPeer gone;
+  return gone.Url("");
+}
+
 TEST(HttpClientTest, RefusedConnectionIsRetryable) {
-  std::string url;
-  {
-    HttpPeer gone;
-    url = gone.Url("");
-  }
+  const std::string url = ClosedPortUrl();
   HttpSettings settings;
   settings.base_url = url;
   HttpClient client(settings);
@@ -272,11 +274,7 @@ TEST_F(HttpClientTlsTest, CheckReachableRefusesAServerItCannotVerify) {
 }
 
 TEST(HttpClientTest, CheckReachableReportsARefusedConnection) {
-  std::string url;
-  {
-    HttpPeer gone;
-    url = gone.Url("");
-  }
+  const std::string url = ClosedPortUrl();
   HttpSettings settings;
   settings.base_url = url;
   HttpClient client(settings);

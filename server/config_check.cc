@@ -57,15 +57,8 @@ ConfigCheck CheckTemplates(const Config::Mail& mail) {
 }
 
 std::string DescribeSchema(const SchemaStatus& schema) {
-  if (!schema.changed.empty()) {
-    return absl::StrCat("migration ", absl::StrJoin(schema.changed, ", "),
-                        " differs from the one applied to this database; "
-                        "applied migrations must never change");
-  }
-  if (!schema.unknown.empty()) {
-    return absl::StrCat("the schema is newer than this binary: migration ",
-                        absl::StrJoin(schema.unknown, ", "),
-                        " was applied by a later authcode; run that version");
+  if (const absl::Status refusal = schema.Refusal(); !refusal.ok()) {
+    return std::string(refusal.message());
   }
   return absl::StrCat(
       schema.pending.size(), " of ", EmbeddedMigrations().size(),

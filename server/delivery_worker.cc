@@ -214,8 +214,7 @@ void DeliveryWorker::Record(const ClaimedJob& job, const JobOutcome& outcome) {
   // Counted whether or not the report is stored: a mail that was sent
   // stays sent.
   metrics_->CountDelivery(outcome.provider, outcome.kind);
-  absl::Duration queued_for;
-  absl::StatusOr<bool> recorded = store_->FinishJob(job, outcome, &queued_for);
+  absl::StatusOr<bool> recorded = store_->FinishJob(job, outcome);
   const std::string job_id = absl::StrCat(job.id);
   if (!recorded.ok()) {
     // The lease runs out and another claim retries the job.
@@ -225,7 +224,8 @@ void DeliveryWorker::Record(const ClaimedJob& job, const JobOutcome& outcome) {
     return;
   }
   if (*recorded && outcome.kind == JobOutcome::Kind::kSent) {
-    metrics_->ObserveDeliveryLatency(outcome.provider, queued_for);
+    metrics_->ObserveDeliveryLatency(
+        outcome.provider, job.queued_for + (absl::Now() - job.claimed_at));
   }
   static constexpr const char* kEvents[] = {"delivery.sent", "delivery.retry",
                                             "delivery.failed",

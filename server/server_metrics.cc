@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/clock.h"
 
 #ifndef AUTHCODE_VERSION
@@ -24,30 +25,6 @@ constexpr absl::Duration kOutboxReadInterval = absl::Seconds(1);
 
 constexpr const char* kMethodNames[] = {"IssueCode", "VerifyCode",
                                         "GetDelivery"};
-
-// grpc::StatusCode's names, by value.
-constexpr const char* kCodeNames[] = {"OK",
-                                      "CANCELLED",
-                                      "UNKNOWN",
-                                      "INVALID_ARGUMENT",
-                                      "DEADLINE_EXCEEDED",
-                                      "NOT_FOUND",
-                                      "ALREADY_EXISTS",
-                                      "PERMISSION_DENIED",
-                                      "RESOURCE_EXHAUSTED",
-                                      "FAILED_PRECONDITION",
-                                      "ABORTED",
-                                      "OUT_OF_RANGE",
-                                      "UNIMPLEMENTED",
-                                      "INTERNAL",
-                                      "UNAVAILABLE",
-                                      "DATA_LOSS",
-                                      "UNAUTHENTICATED"};
-
-// By v1::VerifyOutcome; the names the logs use.
-constexpr const char* kOutcomeNames[] = {
-    "",        "verified",       "wrong_code",
-    "expired", "no_active_code", "too_many_attempts"};
 
 constexpr const char* kScopeNames[] = {"recipient", "ip", "tenant_ceiling",
                                        "lockout"};
@@ -72,6 +49,23 @@ std::string ProviderLabel(const std::string& provider) {
 }
 
 }  // namespace
+
+const char* VerifyOutcomeName(v1::VerifyOutcome outcome) {
+  switch (outcome) {
+    case v1::VERIFY_OUTCOME_VERIFIED:
+      return "verified";
+    case v1::VERIFY_OUTCOME_WRONG_CODE:
+      return "wrong_code";
+    case v1::VERIFY_OUTCOME_EXPIRED:
+      return "expired";
+    case v1::VERIFY_OUTCOME_NO_ACTIVE_CODE:
+      return "no_active_code";
+    case v1::VERIFY_OUTCOME_TOO_MANY_ATTEMPTS:
+      return "too_many_attempts";
+    default:
+      return "unspecified";
+  }
+}
 
 ServerMetrics::ServerMetrics()
     : rpcs_(
@@ -129,8 +123,9 @@ ServerMetrics::ServerMetrics()
       pool_waiting_(registry_.AddGauge(
           "authcode_db_pool_waiting",
           "Threads waiting for a connection, by pool.", {"pool"})) {
-  for (size_t i = 1; i < std::size(kOutcomeNames); ++i) {
-    outcome_counts_[i] = &verify_outcomes_.With({kOutcomeNames[i]});
+  for (size_t i = 1; i < outcome_counts_.size(); ++i) {
+    outcome_counts_[i] = &verify_outcomes_.With(
+        {VerifyOutcomeName(static_cast<v1::VerifyOutcome>(i))});
   }
   for (size_t i = 0; i < std::size(kScopeNames); ++i) {
     refusal_counts_[i] = &rate_limited_.With({kScopeNames[i]});
@@ -162,9 +157,12 @@ void ServerMetrics::RecordRpc(RpcMethod method, grpc::StatusCode code,
   Histogram* histogram = cell.latency.load(std::memory_order_acquire);
   if (histogram == nullptr) {
     // First call with this pair: racing threads find the same series.
-    cell.count.store(&rpcs_.With({kMethodNames[m], kCodeNames[c]}),
+    // gRPC's status codes are Abseil's, with the same names.
+    const std::string code_name =
+        absl::StatusCodeToString(static_cast<absl::StatusCode>(c));
+    cell.count.store(&rpcs_.With({kMethodNames[m], code_name}),
                      std::memory_order_relaxed);
-    histogram = &rpc_latency_.With({kMethodNames[m], kCodeNames[c]});
+    histogram = &rpc_latency_.With({kMethodNames[m], code_name});
     cell.latency.store(histogram, std::memory_order_release);
   }
   cell.count.load(std::memory_order_relaxed)->Increment();

@@ -34,6 +34,10 @@ enum class ProviderSend {
   kSkippedQuota,    // Its quota was spent (or could not be read).
 };
 
+// "verified", "wrong_code", ...: an outcome's name in log lines and in
+// the verify-outcome metric.
+const char* VerifyOutcomeName(v1::VerifyOutcome outcome);
+
 class ServerMetrics {
  public:
   ServerMetrics();

@@ -80,23 +80,6 @@ std::string Millis(absl::Duration d) {
   return absl::StrCat(absl::ToDoubleMilliseconds(d));
 }
 
-const char* OutcomeName(v1::VerifyOutcome outcome) {
-  switch (outcome) {
-    case v1::VERIFY_OUTCOME_VERIFIED:
-      return "verified";
-    case v1::VERIFY_OUTCOME_WRONG_CODE:
-      return "wrong_code";
-    case v1::VERIFY_OUTCOME_EXPIRED:
-      return "expired";
-    case v1::VERIFY_OUTCOME_NO_ACTIVE_CODE:
-      return "no_active_code";
-    case v1::VERIFY_OUTCOME_TOO_MANY_ATTEMPTS:
-      return "too_many_attempts";
-    default:
-      return "unspecified";
-  }
-}
-
 // Where the windows that refused an issue are configured, for the
 // caller's message: [limits], or the tenant's own table.
 std::string LimitKey(const Config& config, const Caller& caller,
@@ -296,14 +279,15 @@ absl::StatusOr<v1::VerifyCodeResponse> AuthCodeServiceImpl::HandleVerify(
   if (decoded.ok()) decoded = Decode(bytes, &request);
   absl::StatusOr<v1::VerifyCodeResponse> result =
       decoded.ok() ? Verify(*caller, request) : decoded;
-  log::Info("rpc.verify_code",
-            {{"request_id", request_id},
-             {"tenant", caller.ok() ? caller->tenant : ""},
-             {"purpose", request.purpose()},
-             {"recipient", log::MaskEmail(request.recipient())},
-             {"status", StatusName(result.status())},
-             {"outcome", result.ok() ? OutcomeName(result->outcome()) : ""},
-             {"latency_ms", Millis(absl::Now() - start)}});
+  log::Info(
+      "rpc.verify_code",
+      {{"request_id", request_id},
+       {"tenant", caller.ok() ? caller->tenant : ""},
+       {"purpose", request.purpose()},
+       {"recipient", log::MaskEmail(request.recipient())},
+       {"status", StatusName(result.status())},
+       {"outcome", result.ok() ? VerifyOutcomeName(result->outcome()) : ""},
+       {"latency_ms", Millis(absl::Now() - start)}});
   return result;
 }
 

@@ -122,18 +122,19 @@ SchemaStatus CompareSchema(const std::map<int, std::string>& applied) {
   return schema;
 }
 
-// Why Migrate() must leave a database alone, if it must.
-absl::Status RefuseToMigrate(const SchemaStatus& schema) {
-  if (!schema.changed.empty()) {
+}  // namespace
+
+absl::Status SchemaStatus::Refusal() const {
+  if (!changed.empty()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("migration ", schema.changed.front(),
+        absl::StrCat("migration ", absl::StrJoin(changed, ", "),
                      " differs from the one applied to this database; applied "
                      "migrations must never change"));
   }
-  if (!schema.unknown.empty()) {
+  if (!unknown.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "the database schema is newer than this binary: migration ",
-        absl::StrJoin(schema.unknown, ", "),
+        "the schema is newer than this binary: migration ",
+        absl::StrJoin(unknown, ", "),
         " was applied by a later authcode, and this one knows migrations "
         "up to ",
         EmbeddedMigrations().empty()
@@ -143,6 +144,8 @@ absl::Status RefuseToMigrate(const SchemaStatus& schema) {
   }
   return absl::OkStatus();
 }
+
+namespace {
 
 // SQLSTATE classes where trying again later may work.
 bool IsTransient(const std::string& sqlstate) {
@@ -184,17 +187,14 @@ const std::vector<std::pair<std::string, std::string>>& Statements() {
                                   "$4::text[], $5::bytea[], $6, $7::interval, "
                                   "$8::interval)")},
           {"claim",
-           absl::StrCat(
-               "SELECT id, code_id::text, tenant, purpose, payload, "
-               "payload_key_id, attempts, max_attempts, ",
-               Micros("expires_at"),
-               ", expired FROM authcode_claim_jobs($1, $2::interval)")},
+           absl::StrCat("SELECT id, code_id::text, tenant, purpose, payload, "
+                        "payload_key_id, attempts, max_attempts, ",
+                        Micros("expires_at"), ", expired, ",
+                        Micros("queued_for"),
+                        " FROM authcode_claim_jobs($1, $2::interval)")},
           {"finish",
-           absl::StrCat("SELECT authcode_finish_job($1, $2, $3, NULLIF($4, "
-                        "''), NULLIF($5, ''), NULLIF($6, ''), $7::interval), "
-                        "(SELECT ",
-                        Micros("clock_timestamp() - j.created_at"),
-                        " FROM delivery_jobs AS j WHERE j.id = $1)")},
+           "SELECT authcode_finish_job($1, $2, $3, NULLIF($4, ''), "
+           "NULLIF($5, ''), NULLIF($6, ''), $7::interval)"},
           {"cleanup",
            "SELECT o_codes, o_limits, o_jobs, o_keys FROM authcode_cleanup("
            "$1::interval, $2::interval, $3::interval, $4::interval, $5)"},
@@ -460,7 +460,7 @@ absl::Status Store::Migrate(std::vector<std::string>* applied_now) {
       applied = ReadApplied(session);
     }
 
-    failure = RefuseToMigrate(CompareSchema(applied));
+    failure = CompareSchema(applied).Refusal();
     for (const EmbeddedFile& file : EmbeddedMigrations()) {
       if (!failure.ok()) break;
       const int version = MigrationVersion(file);
@@ -580,6 +580,8 @@ absl::StatusOr<std::vector<ClaimedJob>> Store::ClaimJobs(int limit,
       job.max_attempts = row[7].as<int>();
       job.expires_at = FromMicros(row[8]);
       job.expired = row[9].as<bool>();
+      job.queued_for = absl::Microseconds(row[10].as<int64_t>());
+      job.claimed_at = absl::Now();
       jobs.push_back(std::move(job));
     }
   });
@@ -588,21 +590,17 @@ absl::StatusOr<std::vector<ClaimedJob>> Store::ClaimJobs(int limit,
 }
 
 absl::StatusOr<bool> Store::FinishJob(const ClaimedJob& job,
-                                      const JobOutcome& outcome,
-                                      absl::Duration* queued_for) {
+                                      const JobOutcome& outcome) {
   static constexpr const char* kKinds[] = {"sent", "retry", "failed",
                                            "release"};
   const char* kind = kKinds[static_cast<int>(outcome.kind)];
   bool finished = false;
   absl::Status status = background_->Run("finish", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    const pqxx::row row = tx.exec_prepared1(
-        "finish", job.id, job.attempt, kind, outcome.provider,
-        outcome.message_id, outcome.error, Interval(outcome.retry_in));
-    finished = row[0].as<bool>();
-    if (queued_for != nullptr && !row[1].is_null()) {
-      *queued_for = absl::Microseconds(row[1].as<int64_t>());
-    }
+    finished = tx.exec_prepared1("finish", job.id, job.attempt, kind,
+                                 outcome.provider, outcome.message_id,
+                                 outcome.error, Interval(outcome.retry_in))[0]
+                   .as<bool>();
   });
   if (!status.ok()) return status;
   return finished;

@@ -107,6 +107,11 @@ struct ClaimedJob {
   int max_attempts = 0;
   absl::Time expires_at;
   bool expired = false;  // The code died before this try.
+  // The job's age when it was claimed (by the database's clock), and when
+  // that was (by this process's clock): its age now is the first plus
+  // the time since the second.
+  absl::Duration queued_for;
+  absl::Time claimed_at;
 };
 
 struct JobOutcome {
@@ -156,6 +161,9 @@ struct SchemaStatus {
   bool current() const {
     return pending.empty() && changed.empty() && unknown.empty();
   }
+  // Why Migrate() leaves such a database alone (FailedPrecondition), or
+  // OK when it may apply `pending`.
+  absl::Status Refusal() const;
 };
 
 // Runs a callback whenever a job is queued anywhere, until destroyed.
@@ -198,11 +206,9 @@ class Store {
   absl::StatusOr<std::vector<ClaimedJob>> ClaimJobs(int limit,
                                                     absl::Duration lease);
   // False when the job was claimed again meanwhile (lease ran out), in
-  // which case the report is dropped. With `queued_for`, sets it to the
-  // time from the job's queueing to this report, by the database's clock.
+  // which case the report is dropped.
   absl::StatusOr<bool> FinishJob(const ClaimedJob& job,
-                                 const JobOutcome& outcome,
-                                 absl::Duration* queued_for = nullptr);
+                                 const JobOutcome& outcome);
 
   // Takes one send from `provider`'s quota of `limit` per `window`; false
   // when the current window's quota is spent.

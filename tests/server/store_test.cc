@@ -168,12 +168,12 @@ TEST_F(StoreTest, OutboxCountsQueuedAndSendingJobsAndTheOldestAge) {
   EXPECT_GT(busy->oldest_queued_age, absl::ZeroDuration());
   EXPECT_LT(busy->oldest_queued_age, absl::Seconds(60));
 
-  // Its report says how long it was queued, by the database's clock.
-  absl::Duration queued_for;
-  JobOutcome sent{JobOutcome::Kind::kSent, "capture", "m-1", "", {}};
-  ASSERT_TRUE(*store_->FinishJob((*claimed)[0], sent, &queued_for));
+  // The claim says how long the job was queued, by the database's clock.
+  const absl::Duration queued_for = (*claimed)[0].queued_for;
   EXPECT_GE(queued_for, absl::Seconds(90));
   EXPECT_LT(queued_for, absl::Seconds(150));
+  JobOutcome sent{JobOutcome::Kind::kSent, "capture", "m-1", "", {}};
+  ASSERT_TRUE(*store_->FinishJob((*claimed)[0], sent));
   EXPECT_EQ(store_->ReadOutbox()->sending, 0);
 }
 

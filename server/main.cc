@@ -76,8 +76,13 @@ int RunMigrate(const authcode::Config& config) {
       store.ok() ? (*store)->Migrate(&applied) : store.status();
   if (!status.ok()) {
     Fail(status);
-    if (status.code() == absl::StatusCode::kUnavailable) return 3;
-    if (status.code() == absl::StatusCode::kFailedPrecondition) return 4;
+    // The exit statuses check-config gives for the same conditions.
+    if (status.code() == absl::StatusCode::kUnavailable) {
+      return static_cast<int>(authcode::CheckOutcome::kUnreachable);
+    }
+    if (status.code() == absl::StatusCode::kFailedPrecondition) {
+      return static_cast<int>(authcode::CheckOutcome::kSchemaMismatch);
+    }
     return 1;
   }
   for (const std::string& name : applied) {

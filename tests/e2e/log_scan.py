@@ -5,12 +5,14 @@ when one holds a code they mailed or a secret they were given.
 The end-to-end tests (tests/e2e/process.cc) and the client tests
 (tests/clients/harness.py) keep, for each authcode process they start, in
 AUTHCODE_TEST_LOG_DIR: NAME.env (its environment), NAME.config (its config
-file), NAME.out and NAME.err (what it printed). CTest runs this script
-after all of them (a fixture cleanup, tests/CMakeLists.txt).
+file), NAME.out and NAME.err (what it printed); the tests that run the
+server in their own process keep its log lines and secrets the same way
+(tests/support/kept_logs.h). CTest runs this script after all of them (a
+fixture cleanup, tests/CMakeLists.txt).
 
 - Codes: the digits on their own in the plain-text part of every console
   mail any of those processes printed, and those the tests read from
-  other sinks and listed in NAME.codes (KeepCode() in tests/e2e/process.h).
+  other sinks and listed in NAME.codes (tests/support/kept_logs.h).
 - Secrets: the key rings' keys, the database password, and every value
   of an environment variable or config key whose name says it is a
   secret (password, token, secret, api key, private key), at least eight

@@ -158,18 +158,6 @@ void Process::Drain(int fd, std::string& into) {
   close(fd);
 }
 
-const std::string& KeepCode(const std::string& code) {
-  static std::mutex mu;
-  const char* log_dir = std::getenv("AUTHCODE_TEST_LOG_DIR");
-  if (log_dir != nullptr && *log_dir != '\0' && !code.empty()) {
-    std::lock_guard<std::mutex> lock(mu);
-    std::ofstream(absl::StrCat(log_dir, "/e2e-", getpid(), ".codes"),
-                  std::ios::app)
-        << code << "\n";
-  }
-  return code;
-}
-
 std::string KeyRing(const std::string& id, char fill) {
   return absl::StrCat(id, ":", absl::Base64Escape(std::string(32, fill)));
 }

@@ -53,12 +53,6 @@ class Process {
   std::vector<std::thread> readers_;
 };
 
-// Tells tests/e2e/log_scan.py about a code a test read from a mail the
-// console did not print (a Maildir, a peer): with AUTHCODE_TEST_LOG_DIR
-// set, appends it to this process's list there, so that the scan looks
-// for it in every log line too. Returns `code`.
-const std::string& KeepCode(const std::string& code);
-
 // A key ring entry "id:base64" of 32 bytes of `fill`.
 std::string KeyRing(const std::string& id, char fill);
 

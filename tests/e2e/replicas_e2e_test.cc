@@ -32,6 +32,7 @@
 #include "tests/e2e/maildir_sink.h"
 #include "tests/e2e/process.h"
 #include "tests/support/files.h"
+#include "tests/support/kept_logs.h"
 #include "tests/support/test_database.h"
 
 namespace authcode {

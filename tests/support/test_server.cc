@@ -1,10 +1,46 @@
 #include "tests/support/test_server.h"
 
+#include <fstream>
+#include <memory>
+#include <mutex>
+
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
+#include "spdlog/sinks/basic_file_sink.h"
+#include "spdlog/spdlog.h"
+#include "tests/support/kept_logs.h"
 
 namespace authcode::testing {
+namespace {
+
+// For tests/e2e/log_scan.py (see kept_logs.h): this process's log lines
+// from the first server on, and the secrets of every server's config.
+void KeepInProcessLogs(const Config& config) {
+  const std::string base = KeptPath(absl::StrCat("inproc-", getpid()));
+  if (base.empty()) return;
+  std::lock_guard<std::mutex> lock(KeptFilesMutex());
+  static bool sink_added = false;
+  if (!sink_added) {
+    // At the first server's start, before any server thread logs.
+    spdlog::default_logger()->sinks().push_back(
+        std::make_shared<spdlog::sinks::basic_file_sink_mt>(base + ".err"));
+    sink_added = true;
+  }
+  const auto ring = [](const std::vector<Key>& keys) {
+    return absl::StrJoin(keys, ",", [](std::string* out, const Key& key) {
+      absl::StrAppend(out, key.id, ":", absl::Base64Escape(key.secret));
+    });
+  };
+  std::ofstream(base + ".env", std::ios::app)
+      << "AUTHCODE_HASHING_KEYS=" << ring(config.hashing_keys) << "\n"
+      << "AUTHCODE_OUTBOX_KEYS=" << ring(config.outbox_keys) << "\n"
+      << "AUTHCODE_DATABASE_URL=" << config.database.url << "\n";
+}
+
+}  // namespace
 
 Key TestHashingKey(const std::string& id) {
   return {id, std::string(32, id.empty() ? 'h' : id.back())};
@@ -37,6 +73,7 @@ std::unique_ptr<v1::AuthCodeService::Stub> NewStub(int port) {
 
 std::unique_ptr<TestServer> TestServer::Start(const Config& config,
                                               bool start_worker) {
+  KeepInProcessLogs(config);
   auto test = std::unique_ptr<TestServer>(new TestServer());
   test->config_ = config;
   Server::Options options;
